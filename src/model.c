@@ -26,6 +26,7 @@
 #include "alloc.h"
 #include "ctx.h"
 #include "json.h"
+#include "onnx.h"
 #include "ops.h"
 
 void nne_model_tensor_name(char *buf, size_t n, const char *fold, const char *key) {
@@ -154,6 +155,7 @@ fail:
 
 nne_status nne_model_load(nne_ctx *ctx, const char *path, nne_model **out) {
     nne_clear_error(ctx);
+    if (nne_onnx_is_path(path)) return nne_onnx_model_load(ctx, path, out); /* docs/ONNX.md */
     nne_wfile *f = NULL;
     nne_status st = nne_weights_open(ctx, path, 1, &f);
     if (st != NNE_OK) return st;
