@@ -301,9 +301,16 @@ static nne_status parse_tensor(parser *P, const nne_pb_reader *parent, const nne
             st = bad(P, pf->off, "%s '%s': %lld stored values, its shape needs %lld", where,
                      t->name, (long long)n, (long long)t->nelem);
         t->n_typed = n;
-        if (n_fl) t->typed = fl, fl = NULL;
-        else if (n_db) t->typed = db, db = NULL;
-        else t->typed = ints, ints = NULL;
+        if (n_fl) { /* ownership moves to the tensor */
+            t->typed = fl;
+            fl = NULL;
+        } else if (n_db) {
+            t->typed = db;
+            db = NULL;
+        } else {
+            t->typed = ints;
+            ints = NULL;
+        }
     } else if (t->nelem != 0) {
         st = bad(P, pf->off, "%s '%s': no data for %lld values", where, t->name,
                  (long long)t->nelem);
