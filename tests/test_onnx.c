@@ -13,7 +13,8 @@
  *   dynamo exporter) import and match PyTorch's logits; deep supervision left on is refused.
  * - Hostile files: every truncation of an export, byte flips, wrong wire types, lengths past
  *   the end, a recursion bomb of nested subgraphs, tensor data of the wrong size, external
- *   data, unsupported operators and attributes: a clear error naming the place, never a crash.
+ *   data, an unsupported operator and a dilated convolution: a clear error naming the place,
+ *   never a crash.
  * - The CLI: exit codes, nothing left behind, and `predict` from the ONNX file giving the same
  *   mask as from the .nne file.
  */
@@ -280,6 +281,32 @@ static void test_hostile_handmade(void) {
     nne_pb_buf_free(&m);
     nne_pb_buf_free(&g);
 
+    /* External data parses (the file may be fine) but is refused, by name, when used. */
+    ik = nne_pb_begin(&g, 5);
+    nne_pb_int(&g, 1, 4);
+    nne_pb_int(&g, 2, NNE_ONNX_FLOAT);
+    nne_pb_str(&g, 8, "w_ext");
+    size_t ek = nne_pb_begin(&g, 13);
+    nne_pb_str(&g, 1, "location");
+    nne_pb_str(&g, 2, "weights.bin");
+    nne_pb_end(&g, ek);
+    nne_pb_int(&g, 14, 1);
+    nne_pb_end(&g, ik);
+    model_bytes(&m, &g);
+    nne_onnx_model *om = NULL;
+    nne_status st = nne_onnx_parse(ctx, m.data, m.len, "ext", &om);
+    TEST_CHECK(st == NNE_OK && om->n_inits == 1 && om->inits[0].external, "external: parse %d",
+               st);
+    if (st == NNE_OK) {
+        float v[4];
+        st = nne_onnx_tensor_f32(ctx, &om->inits[0], "ext", v);
+        TEST_CHECK(st == NNE_ERR_UNSUPPORTED && strstr(nne_ctx_last_error(ctx), "w_ext"),
+                   "external data: %d %s", st, nne_ctx_last_error(ctx));
+    }
+    nne_onnx_free(om);
+    nne_pb_buf_free(&m);
+    nne_pb_buf_free(&g);
+
     /* Recursion bomb: subgraphs nested 64 deep through If-like attributes. */
     nne_pb_buf inner = {0};
     for (int level = 0; level < 64; level++) {
@@ -511,7 +538,7 @@ static void torch_fixture(const char *name) {
 /* Truncation and byte flips of a real export                                                */
 /* ---------------------------------------------------------------------------------------- */
 
-static void test_corruption(const char *onnx_path) {
+static void test_corruption(const char *onnx_path, int patch_dilation) {
     size_t len = 0;
     char *buf = test_read_file(onnx_path, &len);
     TEST_CHECK(buf != NULL, "read %s", onnx_path);
@@ -530,6 +557,20 @@ static void test_corruption(const char *onnx_path) {
     }
     TEST_CHECK(n_ok == 0 && silent == 0, "truncations: %d of %d accepted, %d without message",
                n_ok, n_tried, silent);
+    /* A dilated convolution (the first Conv's dilations [1,1,1] patched to 2 in place) is
+     * refused, naming the attribute; torch writes attribute name, ints, type in that order. */
+    static const char pat[] = "\x0a\x09" "dilations\x40\x01";
+    char *hit = NULL;
+    for (size_t i = 0; patch_dilation && !hit && i + sizeof pat - 1 <= len; i++)
+        if (!memcmp(buf + i, pat, sizeof pat - 1)) hit = buf + i;
+    if (patch_dilation) TEST_CHECK(hit != NULL, "%s: no dilations attribute to patch", onnx_path);
+    if (hit) {
+        nne_pb_buf b = {0};
+        nne_pb_raw(&b, buf, len);
+        b.data[(hit - buf) + sizeof pat - 2] = 2;
+        expect_import("dilation", &b, NNE_ERR_UNSUPPORTED, "dilations");
+        nne_pb_buf_free(&b);
+    }
     /* Byte flips: any status, never a crash (sanitizers watch). */
     unsigned char *m = malloc(len);
     int flips = 0;
@@ -643,7 +684,7 @@ int main(void) {
     TEST_CHECK(st == NNE_ERR_UNSUPPORTED && strstr(nne_ctx_last_error(ctx), "deep supervision"),
                "deep supervision: %d %s", st, nne_ctx_last_error(ctx));
     nne_model_free(m);
-    test_corruption("tests/data/onnx/torch_classic.onnx");
+    test_corruption("tests/data/onnx/torch_classic.onnx", 1);
 
     /* Our own export cut anywhere is refused too. */
     char nne[300], onnx[300];
@@ -654,7 +695,7 @@ int main(void) {
     c.folds = "0";
     if (nne_convert(ctx, &c, nne) == NNE_OK) {
         nne_onnx_export_params ep = nne_onnx_export_default_params();
-        if (export_file(nne, onnx, &ep)) test_corruption(onnx);
+        if (export_file(nne, onnx, &ep)) test_corruption(onnx, 0);
     }
     unlink(nne);
     unlink(onnx);
