@@ -6,10 +6,11 @@
  * DESIGN
  * Everything is defined in a continuous "phantom space" (RAS+, mm, brain centred at the
  * origin) and sampled through the image affine, so the same anatomy can be acquired at any
- * spacing and obliquity. Each voxel is the mean of 2x2x2 sub-samples (partial volume); the
- * mask is the set of voxels whose sub-samples are at least half lesion, and the manifest
- * volume is computed from that mask. A case depends only on (seed, index, params), through
- * one counter-based RNG stream, so the same inputs give bit-identical images.
+ * spacing and obliquity. Each voxel is the mean of its sub-samples (2 along every axis of
+ * 1.5 mm or more: partial volume); the mask is the set of voxels whose sub-samples are at
+ * least half lesion, and the manifest volume is computed from that mask. A case depends
+ * only on (seed, index, params), through one counter-based RNG stream, so the same inputs
+ * give bit-identical images.
  * See docs/SYNTH.md for the model, its parameters and what is not simulated.
  */
 #ifndef NNE_SYNTH_H
@@ -24,20 +25,37 @@
  * (112x112x73 at 2 mm, 224x224x30 at 1x1x5 mm, 248x248x49 at 0.9x0.9x3 mm). */
 enum { NNE_SYNTH_SIZE_SMALL = 0, NNE_SYNTH_SIZE_FULL = 1 };
 
-/* Territories of the lesion (nne_synth_result.territory). */
+/* Territories of the lesion (nne_synth_result.territory). Drawn with the weights of
+ * docs/SYNTH.md (MCA 40 %, PCA 15 %, embolic 13 %, posterior fossa 12 %, ACA 10 %,
+ * lacunar 10 %). */
 enum {
-    NNE_SYNTH_TERR_MCA = 0,     /* lateral cortical/subcortical wedge (middle cerebral)   */
-    NNE_SYNTH_TERR_ACA = 1,     /* medial frontal/parietal strip (anterior cerebral)      */
-    NNE_SYNTH_TERR_PCA = 2,     /* occipital wedge (posterior cerebral)                   */
-    NNE_SYNTH_TERR_LACUNAR = 3, /* one small deep lesion (basal ganglia / deep WM)        */
-    NNE_SYNTH_TERR_EMBOLIC = 4, /* a shower of several small lesions, both hemispheres    */
-    NNE_SYNTH_TERR_COUNT = 5
+    NNE_SYNTH_TERR_MCA = 0,       /* lateral cortical/subcortical wedge (middle cerebral)   */
+    NNE_SYNTH_TERR_ACA = 1,       /* medial frontal/parietal strip (anterior cerebral)      */
+    NNE_SYNTH_TERR_PCA = 2,       /* occipital wedge (posterior cerebral)                   */
+    NNE_SYNTH_TERR_LACUNAR = 3,   /* one small deep lesion (basal ganglia / deep WM)        */
+    NNE_SYNTH_TERR_EMBOLIC = 4,   /* a shower of several small lesions, both hemispheres    */
+    NNE_SYNTH_TERR_POSTERIOR = 5, /* vertebrobasilar: cerebellar hemisphere and/or brainstem */
+    NNE_SYNTH_TERR_COUNT = 6      /* number of lesion territories                           */
 };
 
-/* Trap bits (nne_synth_result.traps): look-alikes that are labelled 0 in the mask. */
+/* Where a posterior-fossa lesion was seeded (nne_synth_result.posterior_site, OR-ed). */
+enum { NNE_SYNTH_FOSSA_CEREBELLUM = 1, NNE_SYNTH_FOSSA_BRAINSTEM = 2 };
+
+/* Trap bits (nne_synth_result.traps_present and the values of nne_synth_result.traps):
+ * look-alikes that are labelled 0 in the mask. */
 enum {
     NNE_SYNTH_TRAP_SHINE = 1,   /* T2 shine-through: bright DWI, normal/high ADC          */
     NNE_SYNTH_TRAP_CHRONIC = 2  /* chronic infarct: high ADC, normal/low DWI              */
+};
+
+/* Voxel codes of nne_synth_result.anat: the tissue of at least half of the voxel's
+ * sub-samples (0 if none reaches half), plus NNE_SYNTH_ANAT_FOSSA when at least half of
+ * them lie in the cerebellum or brainstem. */
+enum {
+    NNE_SYNTH_ANAT_CSF = 1,
+    NNE_SYNTH_ANAT_GM = 2,
+    NNE_SYNTH_ANAT_WM = 3,
+    NNE_SYNTH_ANAT_FOSSA = 4
 };
 
 typedef struct nne_synth_params {
@@ -54,9 +72,11 @@ typedef struct nne_synth_result {
     nne_image *adc;        /* float32 ADC, 10^-3 mm^2/s, 0 outside brain                     */
     nne_image *mask;       /* 0/1 lesion mask on the same grid                               */
     nne_image *traps;      /* 0 / NNE_SYNTH_TRAP_* per voxel (not written; for checks)        */
+    nne_image *anat;       /* NNE_SYNTH_ANAT_* per voxel (not written; for checks)           */
     int territory;         /* NNE_SYNTH_TERR_*                                               */
     int side;              /* +1 right, -1 left hemisphere (EMBOLIC: where the first lands)  */
-    int n_emboli;          /* EMBOLIC: number of emboli placed, else 1                       */
+    int n_emboli;          /* number of lesion seeds: EMBOLIC emboli, POSTERIOR 1-2, else 1  */
+    int posterior_site;    /* POSTERIOR: OR of NNE_SYNTH_FOSSA_* seeded, else 0              */
     int traps_present;     /* OR of NNE_SYNTH_TRAP_* actually visible (>= 1 trap voxel)      */
     double target_ml;      /* volume drawn before fitting to the territory                   */
     double lesion_ml;      /* mask voxels x voxel volume / 1000                              */
@@ -83,7 +103,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
 /* Releases the images of a result (the struct itself is the caller's). Accepts NULL. */
 void nne_synth_result_free(nne_synth_result *r);
 
-/* Name of a territory ("MCA", "ACA", "PCA", "lacunar", "embolic"). */
+/* Name of a territory ("MCA", "ACA", "PCA", "lacunar", "embolic", "posterior_fossa"). */
 const char *nne_synth_territory_name(int territory);
 
 /* The manifest of `r` (borrowed) as a NUL-terminated JSON text (returns owned, free()), with

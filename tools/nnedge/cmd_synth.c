@@ -154,8 +154,8 @@ int cmd_synth(int argc, char **argv) {
         }
         rc = write_case(ctx, out, isles, &r, i + 1);
         if (rc == CLI_EXIT_OK && !quiet)
-            printf("case %4d: %-8s %7.2f mL  %3lldx%3lldx%3lld @ %.2gx%.2gx%.2g mm%s%s\n", i + 1,
-                   nne_synth_territory_name(r.territory), r.lesion_ml,
+            printf("case %4d: %-15s %7.2f mL  %3lldx%3lldx%3lld @ %.2gx%.2gx%.2g mm%s%s\n",
+                   i + 1, nne_synth_territory_name(r.territory), r.lesion_ml,
                    (long long)r.dwi->dim[1], (long long)r.dwi->dim[2],
                    (long long)r.dwi->dim[3], r.spacing[0], r.spacing[1], r.spacing[2],
                    (r.traps_present & NNE_SYNTH_TRAP_SHINE) ? "  +shine-through" : "",
