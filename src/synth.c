@@ -5,7 +5,8 @@
  * DESIGN
  * 1. Draw a phantom: brain shape and size, a smooth random warp, sulci, ventricles, deep grey
  *    nuclei, cerebellum and brainstem, tissue ADC / T2 signal, the lesion territory and
- *    volume, traps, and the acquisition (spacing, obliquity, bias, scale, SNR).
+ *    volume (or none: trap-only case), traps, and the acquisition (spacing, obliquity, bias,
+ *    scale, SNR).
  * 2. Fit the lesion size parameter t in [0, 1] so that the lesion volume, measured on a
  *    3 mm world grid, matches the drawn target (each point's entry threshold is ranked).
  * 3. Sample the phantom through the float32-rounded affine: sub-samples per voxel (2 along
@@ -51,8 +52,10 @@
 
 enum { T_BG = 0, T_CSF = 1, T_GM = 2, T_WM = 3 };
 /* Trap slots (phantom.trap_on, per-voxel counts). */
-enum { TR_SHINE = 0, TR_CHRONIC = 1, N_TRAP = 2 };
-static const int TRAP_BIT[N_TRAP] = {NNE_SYNTH_TRAP_SHINE, NNE_SYNTH_TRAP_CHRONIC};
+enum { TR_SHINE = 0, TR_CHRONIC = 1, TR_CSF = 2, N_TRAP = 3 };
+static const int TRAP_BIT[N_TRAP] = {NNE_SYNTH_TRAP_SHINE, NNE_SYNTH_TRAP_CHRONIC,
+                                     NNE_SYNTH_TRAP_CSF};
+enum { ART_VENTRICLE = 0, ART_SULCUS = 1 }; /* where the bright CSF artefact is */
 
 /* Axis-aligned ellipsoid: centre c, semi-axes r (mm). */
 typedef struct blob {
@@ -78,6 +81,8 @@ typedef struct field {
 /* Where a phantom point lies, beyond its tissue class (tissue()). */
 typedef struct site {
     int fossa; /* 0 cerebrum / outside, NNE_SYNTH_FOSSA_CEREBELLUM or _BRAINSTEM      */
+    int vent;  /* lateral ventricle holding the point, or -1                         */
+    int sulc;  /* sulcus whose CSF sheet or grey lining holds the point, or -1       */
 } site;
 
 typedef struct phantom {
@@ -92,7 +97,7 @@ typedef struct phantom {
     double adc[4], s0[4];     /* per tissue (T_*): ADC (10^-3 mm^2/s) and T2 weight      */
     double dwi0[4];           /* per tissue: s0 exp(-b adc)                              */
     /* lesion */
-    int terr, side;
+    int terr, side, has_lesion;
     double apex[3], axis[3];  /* territory cone (MCA/ACA/PCA)                            */
     double alpha_max, d0_max; /* half-angle at t = 1 (rad) and inner radius at t = 0      */
     blob emb[MAX_EMB];        /* lacunar (1) / emboli / posterior seeds: radii at t = 1  */
@@ -106,6 +111,10 @@ typedef struct phantom {
     blob trap[2];             /* [TR_SHINE], [TR_CHRONIC]                                */
     int trap_on[N_TRAP];
     double shine_dwi, shine_adc, chr_dwi, chr_adc;
+    int art_kind, art_idx;    /* CSF artefact: ART_*, ventricle or sulcus index          */
+    double art_u[3], art_cos; /* its cone: direction and cos of the half-angle           */
+    double art_in;            /* ventricle: inner normalised radius of the band          */
+    double art_dwi, art_adc;  /* its multipliers                                         */
 } phantom;
 
 static double uni(nne_rng *r, double a, double b) { return a + (b - a) * nne_rng_uniform(r); }
@@ -172,7 +181,7 @@ static int far_outside(const double q[3], double reach) {
 
 /* Tissue label at phantom point q; *st tells which structure holds it. */
 static int tissue(const phantom *ph, const double q[3], site *st) {
-    st->fossa = 0;
+    st->fossa = 0, st->vent = st->sulc = -1;
     double e = ell(&CEREBRUM, q);
     if (e >= 1) {
         double ec = ell(&CEREBELLUM, q);
@@ -189,7 +198,10 @@ static int tissue(const phantom *ph, const double q[3], site *st) {
     /* Depth below the surface, approximated along the radius with the smallest semi-axis. */
     double depth = (1 - sqrt(e)) * CEREBRUM.r[2];
     for (int v = 0; v < 2; v++)
-        if (ell(&ph->vent[v], q) < 1) return T_CSF;
+        if (ell(&ph->vent[v], q) < 1) {
+            st->vent = v;
+            return T_CSF;
+        }
     /* Interhemispheric fissure above the corpus callosum and at the poles, medial cortex. */
     double ax = fabs(q[0]);
     if (q[2] > 22 || fabs(q[1]) > 50) {
@@ -204,8 +216,10 @@ static int tissue(const phantom *ph, const double q[3], site *st) {
             const sulcus *su = &ph->sul[s];
             if (depth > su->depth || dot3(n, su->u) < su->cosr) continue;
             double d = fabs(dot3(c, su->v));
-            if (d < su->half) return T_CSF;
-            if (d < su->half + ph->cortex) return T_GM;
+            if (d < su->half + ph->cortex) {
+                st->sulc = s;
+                return d < su->half ? T_CSF : T_GM;
+            }
         }
     }
     for (int g = 0; g < 2; g++)
@@ -285,7 +299,7 @@ static void set_reject(phantom *ph) {
 
 /* lesion_t(q) < t, with exact early rejections (set_reject) in front of the costly part. */
 static int in_lesion(const phantom *ph, const double q[3], int lab, const site *st) {
-    if (lab != T_GM && lab != T_WM) return 0;
+    if (!ph->has_lesion || (lab != T_GM && lab != T_WM)) return 0;
     if (is_blob_territory(ph->terr)) {
         int near = 0;
         for (int e = 0; e < ph->n_emb && !near; e++) near = ell(&ph->emb[e], q) < ph->rej_ell;
@@ -300,12 +314,28 @@ static int in_lesion(const phantom *ph, const double q[3], int lab, const site *
     return lesion_t(ph, q, lab, st) < ph->t;
 }
 
-/* Trap slot + 1 at q (0 if none); chronic takes precedence over shine-through. */
-static int in_trap(const phantom *ph, const double q[3], int lab) {
-    if (lab != T_GM && lab != T_WM) return 0;
-    if (ph->trap_on[TR_CHRONIC] && ell(&ph->trap[TR_CHRONIC], q) < 1) return TR_CHRONIC + 1;
-    if (ph->trap_on[TR_SHINE] && ell(&ph->trap[TR_SHINE], q) < 1) return TR_SHINE + 1;
-    return 0;
+/* Trap slot + 1 at q (0 if none). Tissue traps: chronic takes precedence over
+ * shine-through. The CSF artefact is a band of CSF: the outer part of one ventricle or the
+ * CSF sheet of one sulcus, within a cone. */
+static int in_trap(const phantom *ph, const double q[3], int lab, const site *st) {
+    if (lab == T_GM || lab == T_WM) {
+        if (ph->trap_on[TR_CHRONIC] && ell(&ph->trap[TR_CHRONIC], q) < 1) return TR_CHRONIC + 1;
+        if (ph->trap_on[TR_SHINE] && ell(&ph->trap[TR_SHINE], q) < 1) return TR_SHINE + 1;
+        return 0;
+    }
+    if (lab != T_CSF || !ph->trap_on[TR_CSF]) return 0;
+    double d[3];
+    if (ph->art_kind == ART_VENTRICLE) {
+        if (st->vent != ph->art_idx) return 0;
+        const blob *b = &ph->vent[st->vent];
+        for (int i = 0; i < 3; i++) d[i] = (q[i] - b->c[i]) / b->r[i];
+        double e = dot3(d, d);
+        if (e < ph->art_in * ph->art_in) return 0;
+        return dot3(d, ph->art_u) > ph->art_cos * sqrt(e) ? TR_CSF + 1 : 0;
+    }
+    if (st->sulc != ph->art_idx) return 0;
+    for (int i = 0; i < 3; i++) d[i] = q[i] - CEREBRUM.c[i];
+    return dot3(d, ph->art_u) > ph->art_cos * norm3(d) ? TR_CSF + 1 : 0;
 }
 
 /* What a sub-sample sees: tissue, structure, lesion or trap. */
@@ -320,7 +350,7 @@ static void look(const phantom *ph, const double q[3], probe *pr) {
     pr->lesion = pr->trap = 0;
     if (pr->lab == T_BG) return;
     if (in_lesion(ph, q, pr->lab, &st)) pr->lesion = 1;
-    else pr->trap = in_trap(ph, q, pr->lab);
+    else pr->trap = in_trap(ph, q, pr->lab, &st);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -373,8 +403,9 @@ static void draw_anatomy(phantom *ph, nne_rng *r) {
 /* Territory weights in percent, in NNE_SYNTH_TERR_* order (docs/SYNTH.md). */
 static const int TERR_WEIGHT[NNE_SYNTH_TERR_COUNT] = {40, 10, 15, 10, 13, 12};
 
-/* Lesion geometry at t = 1 and the target volume (mL). */
+/* Lesion geometry at t = 1 and the target volume (mL); 0 for a trap-only case. */
 static double draw_lesion(phantom *ph, const nne_synth_params *p, nne_rng *r) {
+    int trap_only = nne_rng_uniform(r) < p->p_trap_only;
     double u = nne_rng_uniform(r) * 100;
     ph->terr = NNE_SYNTH_TERR_COUNT - 1;
     for (int k = 0, acc = 0; k < NNE_SYNTH_TERR_COUNT; k++)
@@ -464,16 +495,24 @@ static double draw_lesion(phantom *ph, const nne_synth_params *p, nne_rng *r) {
     }
     ph->les_dwi = uni(r, 1.3, 3.0);
     ph->les_adc = uni(r, 0.45, 0.75);
+    ph->has_lesion = !trap_only;
+    if (trap_only) {
+        ph->terr = NNE_SYNTH_TERR_NONE;
+        ph->n_emb = 0, ph->fossa_sites = 0;
+        target = 0;
+    }
     return target;
 }
 
-/* Traps, in the hemisphere opposite to the lesion and clear of emboli. */
+/* Traps, in the hemisphere opposite to the lesion and clear of emboli. A trap-only case
+ * always has a (slightly larger) shine-through and a chronic infarct with p = 0.5. */
 static void draw_traps(phantom *ph, const nne_synth_params *p, nne_rng *r) {
-    const double o = -ph->side;
-    ph->trap_on[TR_SHINE] = nne_rng_uniform(r) < p->p_shine;
+    const int none = ph->terr == NNE_SYNTH_TERR_NONE;
+    const double o = -ph->side, grow = none ? 1.3 : 1.0;
+    ph->trap_on[TR_SHINE] = nne_rng_uniform(r) < (none ? 1.0 : p->p_shine);
     ph->trap[TR_SHINE] = (blob){{o * uni(r, 18, 34), uni(r, -30, 35), uni(r, 5, 35)},
-                                {uni(r, 4, 10), uni(r, 4, 12), uni(r, 4, 9)}};
-    ph->trap_on[TR_CHRONIC] = nne_rng_uniform(r) < p->p_chronic;
+                                {grow * uni(r, 4, 10), grow * uni(r, 4, 12), grow * uni(r, 4, 9)}};
+    ph->trap_on[TR_CHRONIC] = nne_rng_uniform(r) < (none ? 0.5 : p->p_chronic);
     ph->trap[TR_CHRONIC] = (blob){{o * uni(r, 35, 50), uni(r, -50, 40), uni(r, -5, 30)},
                                   {uni(r, 5, 12), uni(r, 5, 14), uni(r, 5, 12)}};
     if (ph->terr == NNE_SYNTH_TERR_EMBOLIC) /* emboli are in both hemispheres: keep clear */
@@ -488,6 +527,32 @@ static void draw_traps(phantom *ph, const nne_synth_params *p, nne_rng *r) {
             }
     ph->shine_dwi = uni(r, 1.4, 2.2), ph->shine_adc = uni(r, 1.0, 1.25);
     ph->chr_dwi = uni(r, 0.4, 0.9), ph->chr_adc = uni(r, 2.0, 3.0);
+
+    /* Bright CSF artefact (flow / Gibbs-like): a band of bright DWI with CSF-high ADC, either
+     * along the outer wall of the ventricle on the trap side, or in a lateral sulcus on that
+     * side, which is then widened (atrophy-like) so the band is a few voxels thick. */
+    ph->trap_on[TR_CSF] = nne_rng_uniform(r) < p->p_csf;
+    ph->art_kind = nne_rng_uniform(r) < 0.5 ? ART_VENTRICLE : ART_SULCUS;
+    double pick = nne_rng_uniform(r);
+    int cand[MAX_SULCI], n_cand = 0;
+    for (int s = 0; s < ph->n_sul; s++)
+        if (ph->sul[s].u[0] * o > 0.3) cand[n_cand++] = s;
+    if (n_cand == 0) ph->art_kind = ART_VENTRICLE;
+    unit_vec(r, ph->art_u);
+    double half_angle = uni(r, 0.6, 1.0), widen = uni(r, 1.6, 2.4);
+    ph->art_in = uni(r, 0.4, 0.65);
+    if (ph->art_kind == ART_VENTRICLE) {
+        ph->art_idx = o > 0 ? 1 : 0;
+        ph->art_cos = cos(half_angle);
+    } else {
+        ph->art_idx = cand[(int)(pick * n_cand)];
+        sulcus *su = &ph->sul[ph->art_idx];
+        memcpy(ph->art_u, su->u, sizeof ph->art_u);
+        ph->art_cos = cos(acos(su->cosr) * half_angle * 0.8);
+        if (ph->trap_on[TR_CSF]) su->half = widen;
+    }
+    ph->art_dwi = uni(r, 2.5, 4.0) * ph->dwi0[T_WM] / ph->dwi0[T_CSF];
+    ph->art_adc = uni(r, 0.8, 1.0);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -806,7 +871,7 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
                 voxel_world(sm->a, i, j, k, pc);
                 if (!voxel_points(ph, sm, pc, qs)) continue; /* no sub-sample in the brain */
                 double sd = 0, sa = 0;
-                int nb = 0, nl = 0, nf = 0, nt[N_TRAP] = {0, 0}, nlab[4] = {0, 0, 0, 0};
+                int nb = 0, nl = 0, nf = 0, nt[N_TRAP] = {0, 0, 0}, nlab[4] = {0, 0, 0, 0};
                 for (int s = 0; s < sm->n_sub; s++) {
                     probe pr;
                     look(ph, qs[s], &pr);
@@ -818,8 +883,12 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
                         dwi *= ph->les_dwi, adc *= ph->les_adc;
                     } else if (pr.trap) {
                         nt[pr.trap - 1]++;
-                        dwi *= pr.trap - 1 == TR_SHINE ? ph->shine_dwi : ph->chr_dwi;
-                        adc *= pr.trap - 1 == TR_SHINE ? ph->shine_adc : ph->chr_adc;
+                        dwi *= pr.trap - 1 == TR_SHINE     ? ph->shine_dwi
+                               : pr.trap - 1 == TR_CHRONIC ? ph->chr_dwi
+                                                           : ph->art_dwi;
+                        adc *= pr.trap - 1 == TR_SHINE     ? ph->shine_adc
+                               : pr.trap - 1 == TR_CHRONIC ? ph->chr_adc
+                                                           : ph->art_adc;
                     }
                     sd += dwi;
                     sa += adc;
@@ -833,7 +902,7 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
                     img[2]->data[idx] = 1;
                     tl->lesion++;
                 } else if (nl == 0) {
-                    static const int order[N_TRAP] = {TR_CHRONIC, TR_SHINE};
+                    static const int order[N_TRAP] = {TR_CHRONIC, TR_SHINE, TR_CSF};
                     for (int o = 0; o < N_TRAP; o++)
                         if (nt[order[o]] >= half) {
                             img[3]->data[idx] = (float)TRAP_BIT[order[o]];
@@ -858,13 +927,16 @@ nne_synth_params nne_synth_default_params(void) {
                           .p_shine = 0.4,
                           .p_chronic = 0.3,
                           .min_ml = 0.2,
-                          .max_ml = 150.0};
+                          .max_ml = 150.0,
+                          .p_csf = 0.3,
+                          .p_trap_only = 0.0};
     return p;
 }
 
 const char *nne_synth_territory_name(int territory) {
     static const char *const names[NNE_SYNTH_TERR_COUNT] = {
         "MCA", "ACA", "PCA", "lacunar", "embolic", "posterior_fossa"};
+    if (territory == NNE_SYNTH_TERR_NONE) return "none";
     return territory >= 0 && territory < NNE_SYNTH_TERR_COUNT ? names[territory] : "unknown";
 }
 
@@ -885,7 +957,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     if (!p || !out || index < 0 ||
         (p->size != NNE_SYNTH_SIZE_SMALL && p->size != NNE_SYNTH_SIZE_FULL) ||
         !(p->min_ml > 0) || !(p->max_ml >= p->min_ml) || !prob_ok(p->p_shine) ||
-        !prob_ok(p->p_chronic))
+        !prob_ok(p->p_chronic) || !prob_ok(p->p_csf) || !prob_ok(p->p_trap_only))
         return nne_fail(ctx, NNE_ERR_ARG, "synth: invalid parameters or index %d", index);
     memset(out, 0, sizeof *out);
     nne_rng rng = nne_rng_init(seed);
@@ -910,7 +982,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     draw_field(&aq.bias, r);
     aq.scale = exp(uni(r, log(100.0), log(2000.0)));
     aq.snr = uni(r, 12, 40), aq.adc_sigma = uni(r, 0.02, 0.06);
-    if ((st = fit_lesion(ctx, ph, target)) != NNE_OK) goto fail;
+    if (ph->has_lesion && (st = fit_lesion(ctx, ph, target)) != NNE_OK) goto fail;
 
     for (int m = 0; m < 5; m++) {
         if ((st = nne_image_init_3d(ctx, g->dim, (const double(*)[4])a, &img[m])) != NNE_OK)
@@ -925,9 +997,8 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     out->anat = img[4];
     out->territory = ph->terr;
     out->side = ph->side;
-    out->n_emboli = is_blob_territory(ph->terr) && ph->terr != NNE_SYNTH_TERR_LACUNAR
-                        ? ph->n_emb
-                        : 1;
+    out->n_emboli = ph->terr == NNE_SYNTH_TERR_NONE ? 0 : is_blob_territory(ph->terr) &&
+                    ph->terr != NNE_SYNTH_TERR_LACUNAR ? ph->n_emb : 1;
     out->posterior_site = ph->terr == NNE_SYNTH_TERR_POSTERIOR ? ph->fossa_sites : 0;
     for (int t = 0; t < N_TRAP; t++)
         if (tl.trap[t]) out->traps_present |= TRAP_BIT[t];
@@ -967,6 +1038,7 @@ static void add_shape(cJSON *j, const nne_image *im) {
 char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const char *storage) {
     cJSON *j = cJSON_CreateObject(), *arr;
     if (!j) return NULL;
+    const int none = r->territory == NNE_SYNTH_TERR_NONE;
     if (case_id) cJSON_AddStringToObject(j, "case", case_id);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)r->seed);
@@ -980,7 +1052,7 @@ char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const c
                                                      : cb     ? "cerebellum"
                                                               : "brainstem");
     }
-    cJSON_AddStringToObject(j, "side", r->side > 0 ? "right" : "left");
+    cJSON_AddStringToObject(j, "side", none ? "none" : r->side > 0 ? "right" : "left");
     cJSON_AddNumberToObject(j, "n_lesion_seeds", r->n_emboli);
     cJSON_AddNumberToObject(j, "target_ml", r->target_ml);
     cJSON_AddNumberToObject(j, "lesion_ml", r->lesion_ml);
@@ -990,6 +1062,8 @@ char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const c
             cJSON_AddItemToArray(arr, cJSON_CreateString("t2_shine_through"));
         if (r->traps_present & NNE_SYNTH_TRAP_CHRONIC)
             cJSON_AddItemToArray(arr, cJSON_CreateString("chronic_lesion"));
+        if (r->traps_present & NNE_SYNTH_TRAP_CSF)
+            cJSON_AddItemToArray(arr, cJSON_CreateString("bright_csf"));
     }
     cJSON_AddItemToObject(j, "spacing", cJSON_CreateDoubleArray(r->spacing, 3));
     if (r->dwi) add_shape(j, r->dwi);

@@ -27,8 +27,9 @@ enum { NNE_SYNTH_SIZE_SMALL = 0, NNE_SYNTH_SIZE_FULL = 1 };
 
 /* Territories of the lesion (nne_synth_result.territory). Drawn with the weights of
  * docs/SYNTH.md (MCA 40 %, PCA 15 %, embolic 13 %, posterior fossa 12 %, ACA 10 %,
- * lacunar 10 %). */
+ * lacunar 10 %); NONE for a trap-only case. */
 enum {
+    NNE_SYNTH_TERR_NONE = -1,     /* trap-only case: no lesion, empty mask                  */
     NNE_SYNTH_TERR_MCA = 0,       /* lateral cortical/subcortical wedge (middle cerebral)   */
     NNE_SYNTH_TERR_ACA = 1,       /* medial frontal/parietal strip (anterior cerebral)      */
     NNE_SYNTH_TERR_PCA = 2,       /* occipital wedge (posterior cerebral)                   */
@@ -45,7 +46,8 @@ enum { NNE_SYNTH_FOSSA_CEREBELLUM = 1, NNE_SYNTH_FOSSA_BRAINSTEM = 2 };
  * look-alikes that are labelled 0 in the mask. */
 enum {
     NNE_SYNTH_TRAP_SHINE = 1,   /* T2 shine-through: bright DWI, normal/high ADC          */
-    NNE_SYNTH_TRAP_CHRONIC = 2  /* chronic infarct: high ADC, normal/low DWI              */
+    NNE_SYNTH_TRAP_CHRONIC = 2, /* chronic infarct: high ADC, normal/low DWI              */
+    NNE_SYNTH_TRAP_CSF = 4      /* bright CSF artefact: bright DWI band in CSF, high ADC  */
 };
 
 /* Voxel codes of nne_synth_result.anat: the tissue of at least half of the voxel's
@@ -64,6 +66,9 @@ typedef struct nne_synth_params {
     double p_chronic;    /* probability of a chronic-lesion trap (default 0.3)             */
     double min_ml;       /* territorial lesion volume range, log-uniform (0.2 .. 150 mL)   */
     double max_ml;
+    double p_csf;        /* probability of a bright CSF artefact trap (default 0.3)        */
+    double p_trap_only;  /* probability that a case is trap-only: no lesion, shine-through
+                          * always, chronic with p = 0.5, CSF artefact with p_csf (0)      */
 } nne_synth_params;
 
 /* One generated case. Images are owned by the result (nne_synth_result_free). */
@@ -74,11 +79,13 @@ typedef struct nne_synth_result {
     nne_image *traps;      /* 0 / NNE_SYNTH_TRAP_* per voxel (not written; for checks)        */
     nne_image *anat;       /* NNE_SYNTH_ANAT_* per voxel (not written; for checks)           */
     int territory;         /* NNE_SYNTH_TERR_*                                               */
-    int side;              /* +1 right, -1 left hemisphere (EMBOLIC: where the first lands)  */
-    int n_emboli;          /* number of lesion seeds: EMBOLIC emboli, POSTERIOR 1-2, else 1  */
+    int side;              /* +1 right, -1 left hemisphere (EMBOLIC: where the first lands;
+                            * NONE: the hemisphere the traps avoid)                          */
+    int n_emboli;          /* number of lesion seeds: EMBOLIC emboli, POSTERIOR 1-2, NONE 0,
+                            * else 1                                                         */
     int posterior_site;    /* POSTERIOR: OR of NNE_SYNTH_FOSSA_* seeded, else 0              */
     int traps_present;     /* OR of NNE_SYNTH_TRAP_* actually visible (>= 1 trap voxel)      */
-    double target_ml;      /* volume drawn before fitting to the territory                   */
+    double target_ml;      /* volume drawn before fitting to the territory (NONE: 0)         */
     double lesion_ml;      /* mask voxels x voxel volume / 1000                              */
     int64_t lesion_voxels; /* number of mask voxels                                          */
     double spacing[3];     /* voxel size (i, j, k), mm                                       */
@@ -90,7 +97,8 @@ typedef struct nne_synth_result {
     int index;
 } nne_synth_result;
 
-/* Defaults: SMALL grid, p_shine 0.4, p_chronic 0.3, 0.2 .. 150 mL. */
+/* Defaults: SMALL grid, p_shine 0.4, p_chronic 0.3, 0.2 .. 150 mL, p_csf 0.3, no trap-only
+ * cases. */
 nne_synth_params nne_synth_default_params(void);
 
 /* Generates case `index` of the stream `seed` with params `p` (borrowed) into *out (fields
@@ -103,7 +111,8 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
 /* Releases the images of a result (the struct itself is the caller's). Accepts NULL. */
 void nne_synth_result_free(nne_synth_result *r);
 
-/* Name of a territory ("MCA", "ACA", "PCA", "lacunar", "embolic", "posterior_fossa"). */
+/* Name of a territory ("MCA", "ACA", "PCA", "lacunar", "embolic", "posterior_fossa";
+ * "none" for NNE_SYNTH_TERR_NONE). */
 const char *nne_synth_territory_name(int territory);
 
 /* The manifest of `r` (borrowed) as a NUL-terminated JSON text (returns owned, free()), with

@@ -2,9 +2,10 @@
  * test_synth.c - synthetic stroke cases (src/synth.c) and `nnedge synth`: determinism, the
  * manifest's volume and affine against the files written, lesion contrast (DWI up, ADC
  * down against the surrounding normal tissue), traps labelled 0 with their own contrast
- * (shine-through, chronic infarct), every territory including the posterior fossa (lesion
- * inside cerebellum / brainstem), both layouts, and the isles22 layout read by `nnedge dataset
- * isles22`. Uses the SMALL grids (~0.03 s per case).
+ * (shine-through, chronic infarct, bright CSF artefact), every territory including the
+ * posterior fossa (lesion inside cerebellum / brainstem), trap-only cases (empty mask, traps
+ * present), both layouts, and the isles22 layout read by `nnedge dataset isles22`. Uses the
+ * SMALL grids (~0.03 s per case).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -102,7 +103,7 @@ static void test_library(void) {
     nne_synth_result_free(&a);
 
     /* Every territory once, with every trap forced on. */
-    p.p_shine = p.p_chronic = 1;
+    p.p_shine = p.p_chronic = p.p_csf = 1;
     int seen = 0, traps_seen = 0;
     for (int idx = 0; idx < 60 && seen != (1 << NNE_SYNTH_TERR_COUNT) - 1; idx++) {
         nne_synth_result r;
@@ -111,10 +112,11 @@ static void test_library(void) {
             break;
         }
         const char *tn = nne_synth_territory_name(r.territory);
+        TEST_CHECK(r.territory >= 0, "trap-only case with p_trap_only 0");
         check_result(&r, tn);
         /* Tiny lesions can fall below half a voxel on these coarse grids: take the first
          * case of each territory that has a mask. */
-        if ((seen & (1 << r.territory)) || r.lesion_voxels == 0) {
+        if (r.territory < 0 || (seen & (1 << r.territory)) || r.lesion_voxels == 0) {
             nne_synth_result_free(&r);
             continue;
         }
@@ -137,6 +139,14 @@ static void test_library(void) {
                        "%s: chronic DWI %.1f vs %.1f, ADC %.3f vs %.3f", tn, m[0], m[2], m[1],
                        m[3]);
             traps_seen |= NNE_SYNTH_TRAP_CHRONIC;
+        }
+        if (r.traps_present & NNE_SYNTH_TRAP_CSF) {
+            /* Bright on DWI, yet the ADC of CSF: well above the tissue around it. */
+            nr = lesion_contrast(&r, r.traps, NNE_SYNTH_TRAP_CSF, 2, m);
+            TEST_CHECK(nr > 0 && m[0] > 1.2 * m[2] && m[1] > 2.0 * m[3],
+                       "%s: bright CSF DWI %.1f vs %.1f, ADC %.3f vs %.3f", tn, m[0], m[2], m[1],
+                       m[3]);
+            traps_seen |= NNE_SYNTH_TRAP_CSF;
         }
         /* Posterior fossa: every lesion voxel is cerebellar / brainstem grey or white matter
          * (anat), and lies in the lower back of the head (world z < 0, y < 0). */
@@ -170,7 +180,49 @@ static void test_library(void) {
         nne_synth_result_free(&r);
     }
     TEST_CHECK(seen == (1 << NNE_SYNTH_TERR_COUNT) - 1, "territories seen: 0x%x", seen);
-    TEST_CHECK(traps_seen == 3, "traps seen: %d", traps_seen);
+    TEST_CHECK(traps_seen == 7, "traps seen: %d", traps_seen);
+}
+
+/* Trap-only cases: no lesion, an empty mask, shine-through always, chronic about half of
+ * the time, the manifest saying so. */
+static void test_trap_only(void) {
+    nne_synth_params p = nne_synth_default_params();
+    p.p_trap_only = 1;
+    int n_chronic = 0, n_csf = 0;
+    const int n_cases = 24;
+    for (int idx = 0; idx < n_cases; idx++) {
+        nne_synth_result r;
+        if (nne_synth_case(ctx, &p, 11, idx, &r) != NNE_OK) {
+            TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+            return;
+        }
+        check_result(&r, "trap-only");
+        TEST_CHECK(r.territory == NNE_SYNTH_TERR_NONE && r.lesion_voxels == 0 &&
+                       r.lesion_ml == 0 && r.target_ml == 0 && r.n_emboli == 0,
+                   "case %d: territory %d, %lld lesion voxels", idx, r.territory,
+                   (long long)r.lesion_voxels);
+        TEST_CHECK(r.traps_present & NNE_SYNTH_TRAP_SHINE, "case %d: no shine-through", idx);
+        n_chronic += (r.traps_present & NNE_SYNTH_TRAP_CHRONIC) != 0;
+        n_csf += (r.traps_present & NNE_SYNTH_TRAP_CSF) != 0;
+        if (idx == 0) {
+            char *man = nne_synth_manifest(&r, "x", NULL);
+            cJSON *j = man ? cJSON_Parse(man) : NULL;
+            const cJSON *t = cJSON_GetObjectItem(j, "territory");
+            const cJSON *ml = cJSON_GetObjectItem(j, "lesion_ml");
+            const cJSON *tr = cJSON_GetObjectItem(j, "traps");
+            TEST_CHECK(cJSON_IsString(t) && !strcmp(t->valuestring, "none") &&
+                           cJSON_IsNumber(ml) && ml->valuedouble == 0 &&
+                           cJSON_GetArraySize(tr) >= 1,
+                       "trap-only manifest: %s", man ? man : "(null)");
+            cJSON_Delete(j);
+            free(man);
+        }
+        nne_synth_result_free(&r);
+    }
+    TEST_CHECK(n_chronic >= n_cases / 4 && n_chronic <= 3 * n_cases / 4,
+               "chronic infarct in %d of %d trap-only cases (p = 0.5)", n_chronic, n_cases);
+    TEST_CHECK(n_csf < n_cases, "bright CSF artefact in %d of %d cases (p = 0.3)", n_csf,
+               n_cases);
 }
 
 /* Reads `path` and checks its affine against the manifest's and its datatype. */
@@ -213,13 +265,15 @@ static cJSON *read_manifest(const char *dir, const char *id) {
     return man;
 }
 
-/* One written case against its manifest: geometry, datatypes, volume. */
+/* One written case against its manifest: geometry, datatypes, volume; trap-only cases have
+ * an empty mask. */
 static void check_case(const char *dir, const char *id, const char *dwi, const char *adc,
                        const char *msk) {
     cJSON *man = read_manifest(dir, id);
     if (!man) return;
     const cJSON *aff = cJSON_GetObjectItem(man, "affine");
     const cJSON *ml = cJSON_GetObjectItem(man, "lesion_ml");
+    const cJSON *ter = cJSON_GetObjectItem(man, "territory");
     nne_image *mask = NULL;
     check_file(dwi, aff, NNE_DT_FLOAT64, NULL);
     check_file(adc, aff, NNE_DT_FLOAT64, NULL);
@@ -229,6 +283,10 @@ static void check_case(const char *dir, const char *id, const char *dwi, const c
         for (int64_t v = 0; v < n; v++) cnt += mask->data[v] != 0;
         double vv = mask->pixdim[1] * mask->pixdim[2] * mask->pixdim[3];
         TEST_NEAR(ml->valuedouble, (double)cnt * vv / 1000, 1e-6 * (1 + ml->valuedouble));
+        if (cJSON_IsString(ter) && !strcmp(ter->valuestring, "none"))
+            TEST_CHECK(cnt == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(man, "traps")) > 0,
+                       "%s: trap-only case with %lld mask voxels or no traps", id,
+                       (long long)cnt);
     }
     nne_image_free(mask);
     cJSON_Delete(man);
@@ -262,20 +320,26 @@ static void isles_paths(const char *root, int c, char id[32], char p[3][1024]) {
 }
 
 static void test_cli(const char *tmp) {
-    char o1[512], o2[512], o3[512], o4[512];
+    char o1[512], o2[512], o3[512], o4[512], o5[512], o6[512];
     snprintf(o1, sizeof o1, "%s/nn1", tmp);
     snprintf(o2, sizeof o2, "%s/nn2", tmp);
     snprintf(o3, sizeof o3, "%s/isles", tmp);
     snprintf(o4, sizeof o4, "%s/ingested", tmp);
+    snprintf(o5, sizeof o5, "%s/traponly", tmp);
+    snprintf(o6, sizeof o6, "%s/ingested_traponly", tmp);
     const char *a1[] = {"synth", "-n", "3", "-o", o1, "--size", "small", "--seed", "77",
-                        "-q", NULL};
+                        "--trap-only", "0.3", "-q", NULL};
     const char *a2[] = {"synth", "-n", "3", "-o", o2, "--size", "small", "--seed", "77",
-                        "-q", NULL};
+                        "--trap-only", "0.3", "-q", NULL};
     const char *a3[] = {"synth", "-n", "5", "-o", o3, "--size", "small", "--layout",
                         "isles22", "--seed", "5", "-q", NULL};
+    const char *a5[] = {"synth", "-n", "5", "-o", o5, "--size", "small", "--layout",
+                        "isles22", "--seed", "9",
+                        "--trap-only", "0.5", "-q", NULL};
     TEST_CHECK(cli_run(cli, a1) == 0, "synth nnunet: %s", cli_err);
     TEST_CHECK(cli_run(cli, a2) == 0, "synth nnunet (again): %s", cli_err);
     TEST_CHECK(cli_run(cli, a3) == 0, "synth isles22: %s", cli_err);
+    TEST_CHECK(cli_run(cli, a5) == 0, "synth isles22 --trap-only 0.5: %s", cli_err);
     char p[6][1024], q[1024];
     for (int c = 1; c <= 3; c++) {
         char id[32];
@@ -297,11 +361,22 @@ static void test_cli(const char *tmp) {
         isles_paths(o3, c, id, ip);
         check_case(o3, id, ip[0], ip[1], ip[2]);
     }
+    /* Trap-only cases among them: files against manifests. */
+    for (int c = 1; c <= 5; c++) {
+        char id[32], ip[3][1024];
+        isles_paths(o5, c, id, ip);
+        check_case(o5, id, ip[0], ip[1], ip[2]);
+    }
     const char *a4[] = {"dataset", "isles22", "--root", o3, "--out", o4, "--split", "5/0/0",
                         NULL};
     TEST_CHECK(cli_run(cli, a4) == 0, "dataset isles22 on the synth tree: %s", cli_err);
+    const char *a6[] = {"dataset", "isles22", "--root", o5, "--out", o6, "--split", "5/0/0",
+                        NULL};
+    TEST_CHECK(cli_run(cli, a6) == 0, "dataset isles22 with trap-only cases: %s", cli_err);
     const char *bad[] = {"synth", "-n", "1", "-o", o1, "--layout", "bids", NULL};
     TEST_CHECK(cli_run(cli, bad) == 2, "unknown layout is a usage error");
+    const char *bad3[] = {"synth", "-n", "1", "-o", o1, "--trap-only", "1.5", NULL};
+    TEST_CHECK(cli_run(cli, bad3) == 2, "--trap-only 1.5 is a usage error");
 }
 
 int main(void) {
@@ -309,6 +384,7 @@ int main(void) {
     cp.n_threads = 1;
     if (nne_ctx_init(&cp, &ctx) != NNE_OK) return 1;
     test_library();
+    test_trap_only();
     cli = getenv("NNE_CLI") ? getenv("NNE_CLI") : "build/nnedge";
     if (access(cli, X_OK) != 0) {
         test_skip("nnedge binary not built");

@@ -11,6 +11,7 @@ isles22 layout, detected from the folder), and checks that
   - `lesion_ml` equals mask voxels x voxel volume / 1000 and `lesion_voxels` the count,
   - the mask lies inside the brain (DWI > 0), and the lesion's median DWI is above and median
     ADC below the brain's (excluding CSF-like ADC > 1.3) for lesions of 30 voxels or more,
+  - trap-only cases (`territory` "none") have an empty mask and at least one trap listed,
   - posterior-fossa lesions lie in the lower back of the head (world y < 0 and z < 0).
 Prints one line per case and exits 1 if anything fails. Not part of `make test` (needs
 nibabel: build/venv/bin/python tools/check_synth.py DIR).
@@ -87,6 +88,8 @@ def check(root, man_path):
                   np.median(adc[msk > 0]) < np.median(adc[brain])):
         errs.append("lesion contrast: median DWI not above or median ADC not below normal "
                     "tissue")
+    if man["territory"] == "none" and (n or man["lesion_ml"] != 0 or not man["traps"]):
+        errs.append(f"trap-only case with {n} mask voxels or no traps listed")
     if man["territory"] == "posterior_fossa" and n:
         world = np.c_[np.argwhere(msk > 0), np.ones(n)] @ aff.T
         if (world[:, 1] >= 0).any() or (world[:, 2] >= 0).any():
