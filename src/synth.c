@@ -6,7 +6,7 @@
  * 1. Draw a phantom: brain shape and size, a smooth random warp, sulci, ventricles, deep grey
  *    nuclei, cerebellum and brainstem, tissue ADC / T2 signal, the lesion territory and
  *    volume (or none: trap-only case), traps, and the acquisition (spacing, obliquity, bias,
- *    scale, SNR).
+ *    scale, SNR, storage).
  * 2. Fit the lesion size parameter t in [0, 1] so that the lesion volume, measured on a
  *    3 mm world grid, matches the drawn target (each point's entry threshold is ranked).
  * 3. Sample the phantom through the float32-rounded affine: sub-samples per voxel (2 along
@@ -49,6 +49,7 @@
 #define CAL_STEP 3.0 /* mm: world grid used to fit the lesion volume           */
 #define N_SUB 8      /* most sub-samples per voxel (2x2x2)                     */
 #define SULC_HALF 0.8 /* mm: half-width of a sulcus' CSF sheet                 */
+#define INT16_TOP 32000.0 /* largest stored value of an int16 image              */
 
 enum { T_BG = 0, T_CSF = 1, T_GM = 2, T_WM = 3 };
 /* Trap slots (phantom.trap_on, per-voxel counts). */
@@ -918,6 +919,15 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
         }
 }
 
+/* scl_slope that maps the largest value of img to INT16_TOP, rounded to float32 (as a
+ * NIfTI-1 header stores it). */
+static double int16_slope(const nne_image *img) {
+    double mx = 0;
+    int64_t n = nne_image_n_voxels(img);
+    for (int64_t v = 0; v < n; v++) mx = fmax(mx, (double)img->data[v]);
+    return mx > 0 ? (double)(float)(mx / INT16_TOP) : 1.0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Public                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
@@ -929,7 +939,9 @@ nne_synth_params nne_synth_default_params(void) {
                           .min_ml = 0.2,
                           .max_ml = 150.0,
                           .p_csf = 0.3,
-                          .p_trap_only = 0.0};
+                          .p_trap_only = 0.0,
+                          .storage = NNE_SYNTH_STORAGE_MIXED,
+                          .p_int16 = 0.3};
     return p;
 }
 
@@ -957,7 +969,9 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     if (!p || !out || index < 0 ||
         (p->size != NNE_SYNTH_SIZE_SMALL && p->size != NNE_SYNTH_SIZE_FULL) ||
         !(p->min_ml > 0) || !(p->max_ml >= p->min_ml) || !prob_ok(p->p_shine) ||
-        !prob_ok(p->p_chronic) || !prob_ok(p->p_csf) || !prob_ok(p->p_trap_only))
+        !prob_ok(p->p_chronic) || !prob_ok(p->p_csf) || !prob_ok(p->p_trap_only) ||
+        !prob_ok(p->p_int16) || p->storage < NNE_SYNTH_STORAGE_FLOAT64 ||
+        p->storage > NNE_SYNTH_STORAGE_MIXED)
         return nne_fail(ctx, NNE_ERR_ARG, "synth: invalid parameters or index %d", index);
     memset(out, 0, sizeof *out);
     nne_rng rng = nne_rng_init(seed);
@@ -982,6 +996,9 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     draw_field(&aq.bias, r);
     aq.scale = exp(uni(r, log(100.0), log(2000.0)));
     aq.snr = uni(r, 12, 40), aq.adc_sigma = uni(r, 0.02, 0.06);
+    double u_store = nne_rng_uniform(r);
+    int int16 = p->storage == NNE_SYNTH_STORAGE_INT16 ||
+                (p->storage == NNE_SYNTH_STORAGE_MIXED && u_store < p->p_int16);
     if (ph->has_lesion && (st = fit_lesion(ctx, ph, target)) != NNE_OK) goto fail;
 
     for (int m = 0; m < 5; m++) {
@@ -1010,6 +1027,11 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     memcpy(out->affine, a, sizeof a);
     out->dwi_scale = aq.scale;
     out->snr = aq.snr;
+    out->storage = int16 ? NNE_SYNTH_STORAGE_INT16 : NNE_SYNTH_STORAGE_FLOAT64;
+    if (int16) {
+        out->dwi_slope = int16_slope(img[0]);
+        out->adc_slope = (double)(float)0.001; /* 10^-6 mm^2/s integers */
+    }
     out->seed = seed;
     out->index = index;
     free(sm);
@@ -1035,7 +1057,7 @@ static void add_shape(cJSON *j, const nne_image *im) {
     cJSON_AddItemToObject(j, "shape", cJSON_CreateDoubleArray(d, 3));
 }
 
-char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const char *storage) {
+char *nne_synth_manifest(const nne_synth_result *r, const char *case_id) {
     cJSON *j = cJSON_CreateObject(), *arr;
     if (!j) return NULL;
     const int none = r->territory == NNE_SYNTH_TERR_NONE;
@@ -1072,7 +1094,15 @@ char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const c
     cJSON_AddNumberToObject(j, "dwi_scale", r->dwi_scale);
     cJSON_AddNumberToObject(j, "snr", r->snr);
     cJSON_AddStringToObject(j, "adc_units", "1e-3 mm^2/s");
-    if (storage) cJSON_AddStringToObject(j, "storage", storage);
+    const int i16 = r->storage == NNE_SYNTH_STORAGE_INT16;
+    cJSON_AddStringToObject(j, "storage", i16 ? "int16" : "float64");
+    if (i16) {
+        cJSON *sl = cJSON_AddObjectToObject(j, "scl_slope");
+        if (sl) {
+            cJSON_AddNumberToObject(sl, "dwi", r->dwi_slope);
+            cJSON_AddNumberToObject(sl, "adc", r->adc_slope);
+        }
+    }
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     return text;

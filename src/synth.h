@@ -50,6 +50,13 @@ enum {
     NNE_SYNTH_TRAP_CSF = 4      /* bright CSF artefact: bright DWI band in CSF, high ADC  */
 };
 
+/* How the images are meant to be stored (nne_synth_params.storage, result.storage). */
+enum {
+    NNE_SYNTH_STORAGE_FLOAT64 = 0, /* float64, no scaling (as ISLES'22)                     */
+    NNE_SYNTH_STORAGE_INT16 = 1,   /* int16 with scl_slope (result.*_slope), scl_inter 0    */
+    NNE_SYNTH_STORAGE_MIXED = 2    /* params only: int16 with probability p_int16 per case  */
+};
+
 /* Voxel codes of nne_synth_result.anat: the tissue of at least half of the voxel's
  * sub-samples (0 if none reaches half), plus NNE_SYNTH_ANAT_FOSSA when at least half of
  * them lie in the cerebellum or brainstem. */
@@ -69,6 +76,8 @@ typedef struct nne_synth_params {
     double p_csf;        /* probability of a bright CSF artefact trap (default 0.3)        */
     double p_trap_only;  /* probability that a case is trap-only: no lesion, shine-through
                           * always, chronic with p = 0.5, CSF artefact with p_csf (0)      */
+    int storage;         /* NNE_SYNTH_STORAGE_* (default MIXED)                            */
+    double p_int16;      /* MIXED: probability of int16 storage per case (default 0.3)     */
 } nne_synth_params;
 
 /* One generated case. Images are owned by the result (nne_synth_result_free). */
@@ -93,12 +102,16 @@ typedef struct nne_synth_result {
     double oblique_deg;    /* rotation angle of the grid                                     */
     double dwi_scale;      /* per-case DWI intensity scale                                   */
     double snr;            /* white-matter DWI signal / Rician sigma                         */
+    int storage;           /* NNE_SYNTH_STORAGE_FLOAT64 or _INT16                            */
+    double dwi_slope;      /* INT16: scl_slope for DWI (float32-exact, max DWI / 32000);
+                            * FLOAT64: 0                                                     */
+    double adc_slope;      /* INT16: 0.001 (ADC stored in 10^-6 mm^2/s); FLOAT64: 0          */
     uint64_t seed;
     int index;
 } nne_synth_result;
 
 /* Defaults: SMALL grid, p_shine 0.4, p_chronic 0.3, 0.2 .. 150 mL, p_csf 0.3, no trap-only
- * cases. */
+ * cases, MIXED storage with p_int16 0.3. */
 nne_synth_params nne_synth_default_params(void);
 
 /* Generates case `index` of the stream `seed` with params `p` (borrowed) into *out (fields
@@ -116,7 +129,7 @@ void nne_synth_result_free(nne_synth_result *r);
 const char *nne_synth_territory_name(int territory);
 
 /* The manifest of `r` (borrowed) as a NUL-terminated JSON text (returns owned, free()), with
- * `case_id` and the file names given (may be NULL). NULL when out of memory. */
-char *nne_synth_manifest(const nne_synth_result *r, const char *case_id, const char *storage);
+ * `case_id` (may be NULL). NULL when out of memory. */
+char *nne_synth_manifest(const nne_synth_result *r, const char *case_id);
 
 #endif /* NNE_SYNTH_H */

@@ -4,8 +4,8 @@
  * down against the surrounding normal tissue), traps labelled 0 with their own contrast
  * (shine-through, chronic infarct, bright CSF artefact), every territory including the
  * posterior fossa (lesion inside cerebellum / brainstem), trap-only cases (empty mask, traps
- * present), both layouts, and the isles22 layout read by `nnedge dataset isles22`. Uses the
- * SMALL grids (~0.03 s per case).
+ * present), int16 storage (round trip within one scale step), both layouts, and the isles22
+ * layout read by `nnedge dataset isles22`. Uses the SMALL grids (~0.03 s per case).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -205,7 +205,7 @@ static void test_trap_only(void) {
         n_chronic += (r.traps_present & NNE_SYNTH_TRAP_CHRONIC) != 0;
         n_csf += (r.traps_present & NNE_SYNTH_TRAP_CSF) != 0;
         if (idx == 0) {
-            char *man = nne_synth_manifest(&r, "x", NULL);
+            char *man = nne_synth_manifest(&r, "x");
             cJSON *j = man ? cJSON_Parse(man) : NULL;
             const cJSON *t = cJSON_GetObjectItem(j, "territory");
             const cJSON *ml = cJSON_GetObjectItem(j, "lesion_ml");
@@ -225,8 +225,10 @@ static void test_trap_only(void) {
                n_cases);
 }
 
-/* Reads `path` and checks its affine against the manifest's and its datatype. */
-static void check_file(const char *path, const cJSON *aff, int datatype, nne_image **keep) {
+/* Reads `path` and checks its affine against the manifest's, its datatype and, for int16,
+ * its scl_slope against `slope` (the manifest's). */
+static void check_file(const char *path, const cJSON *aff, int datatype, const cJSON *slope,
+                       nne_image **keep) {
     nne_image *im = NULL;
     if (nne_image_read(ctx, path, &im) != NNE_OK) {
         TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
@@ -249,6 +251,12 @@ static void check_file(const char *path, const cJSON *aff, int datatype, nne_ima
     TEST_CHECK(qs < 1e-5, "%s: qform and sform differ by %g", path, qs);
     TEST_CHECK(im->datatype == datatype, "%s: datatype %d, expected %d", path, im->datatype,
                datatype);
+    if (datatype == NNE_DT_INT16)
+        TEST_CHECK(cJSON_IsNumber(slope) && /* cJSON prints 15 digits when they are close */
+                       fabs(im->scl_slope - slope->valuedouble) <= 1e-14 * im->scl_slope &&
+                       im->scl_inter == 0,
+                   "%s: scl_slope %.9g / scl_inter %g vs manifest %.9g", path, im->scl_slope,
+                   im->scl_inter, cJSON_IsNumber(slope) ? slope->valuedouble : -1);
     if (keep) *keep = im;
     else nne_image_free(im);
 }
@@ -265,19 +273,25 @@ static cJSON *read_manifest(const char *dir, const char *id) {
     return man;
 }
 
-/* One written case against its manifest: geometry, datatypes, volume; trap-only cases have
- * an empty mask. */
+/* One written case against its manifest: geometry, storage, volume; trap-only cases have an
+ * empty mask. */
 static void check_case(const char *dir, const char *id, const char *dwi, const char *adc,
                        const char *msk) {
     cJSON *man = read_manifest(dir, id);
     if (!man) return;
     const cJSON *aff = cJSON_GetObjectItem(man, "affine");
     const cJSON *ml = cJSON_GetObjectItem(man, "lesion_ml");
+    const cJSON *sto = cJSON_GetObjectItem(man, "storage");
     const cJSON *ter = cJSON_GetObjectItem(man, "territory");
+    const cJSON *slopes = cJSON_GetObjectItem(man, "scl_slope");
+    int i16 = cJSON_IsString(sto) && !strcmp(sto->valuestring, "int16");
+    TEST_CHECK(cJSON_IsString(sto) && (i16 || !strcmp(sto->valuestring, "float64")),
+               "%s: storage", id);
+    int dt = i16 ? NNE_DT_INT16 : NNE_DT_FLOAT64;
     nne_image *mask = NULL;
-    check_file(dwi, aff, NNE_DT_FLOAT64, NULL);
-    check_file(adc, aff, NNE_DT_FLOAT64, NULL);
-    check_file(msk, aff, NNE_DT_UINT8, &mask);
+    check_file(dwi, aff, dt, cJSON_GetObjectItem(slopes, "dwi"), NULL);
+    check_file(adc, aff, dt, cJSON_GetObjectItem(slopes, "adc"), NULL);
+    check_file(msk, aff, NNE_DT_UINT8, NULL, &mask);
     if (mask && cJSON_IsNumber(ml)) {
         int64_t cnt = 0, n = nne_image_n_voxels(mask);
         for (int64_t v = 0; v < n; v++) cnt += mask->data[v] != 0;
@@ -290,6 +304,38 @@ static void check_case(const char *dir, const char *id, const char *dwi, const c
     }
     nne_image_free(mask);
     cJSON_Delete(man);
+}
+
+/* An int16 case read back against the library's float32 images of the same (params, seed,
+ * index): every voxel within one scale step. */
+static void check_int16_round_trip(const char *dwi, const char *adc,
+                                   const nne_synth_params *p, uint64_t seed, int index) {
+    nne_synth_result r;
+    if (nne_synth_case(ctx, p, seed, index, &r) != NNE_OK) {
+        TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+        return;
+    }
+    TEST_CHECK(r.storage == NNE_SYNTH_STORAGE_INT16 && r.dwi_slope > 0 && r.adc_slope > 0,
+               "int16 result: storage %d, slopes %g %g", r.storage, r.dwi_slope, r.adc_slope);
+    const char *paths[2] = {dwi, adc};
+    const nne_image *ref[2] = {r.dwi, r.adc};
+    const double slope[2] = {r.dwi_slope, r.adc_slope};
+    for (int m = 0; m < 2; m++) {
+        nne_image *im = NULL;
+        if (nne_image_read(ctx, paths[m], &im) != NNE_OK) {
+            TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+            continue;
+        }
+        int64_t n = nne_image_n_voxels(im);
+        double err = 0;
+        if (n == nne_image_n_voxels(ref[m]))
+            for (int64_t v = 0; v < n; v++)
+                err = fmax(err, fabs((double)im->data[v] - (double)ref[m]->data[v]));
+        TEST_CHECK(n == nne_image_n_voxels(ref[m]) && err <= slope[m],
+                   "%s: int16 round trip error %g, scale step %g", paths[m], err, slope[m]);
+        nne_image_free(im);
+    }
+    nne_synth_result_free(&r);
 }
 
 static int same_bytes(const char *a, const char *b) {
@@ -325,8 +371,8 @@ static void test_cli(const char *tmp) {
     snprintf(o2, sizeof o2, "%s/nn2", tmp);
     snprintf(o3, sizeof o3, "%s/isles", tmp);
     snprintf(o4, sizeof o4, "%s/ingested", tmp);
-    snprintf(o5, sizeof o5, "%s/traponly", tmp);
-    snprintf(o6, sizeof o6, "%s/ingested_traponly", tmp);
+    snprintf(o5, sizeof o5, "%s/int16", tmp);
+    snprintf(o6, sizeof o6, "%s/ingested_int16", tmp);
     const char *a1[] = {"synth", "-n", "3", "-o", o1, "--size", "small", "--seed", "77",
                         "--trap-only", "0.3", "-q", NULL};
     const char *a2[] = {"synth", "-n", "3", "-o", o2, "--size", "small", "--seed", "77",
@@ -334,12 +380,12 @@ static void test_cli(const char *tmp) {
     const char *a3[] = {"synth", "-n", "5", "-o", o3, "--size", "small", "--layout",
                         "isles22", "--seed", "5", "-q", NULL};
     const char *a5[] = {"synth", "-n", "5", "-o", o5, "--size", "small", "--layout",
-                        "isles22", "--seed", "9",
+                        "isles22", "--seed", "9", "--storage", "int16",
                         "--trap-only", "0.5", "-q", NULL};
     TEST_CHECK(cli_run(cli, a1) == 0, "synth nnunet: %s", cli_err);
     TEST_CHECK(cli_run(cli, a2) == 0, "synth nnunet (again): %s", cli_err);
     TEST_CHECK(cli_run(cli, a3) == 0, "synth isles22: %s", cli_err);
-    TEST_CHECK(cli_run(cli, a5) == 0, "synth isles22 --trap-only 0.5: %s", cli_err);
+    TEST_CHECK(cli_run(cli, a5) == 0, "synth isles22 --storage int16: %s", cli_err);
     char p[6][1024], q[1024];
     for (int c = 1; c <= 3; c++) {
         char id[32];
@@ -361,22 +407,28 @@ static void test_cli(const char *tmp) {
         isles_paths(o3, c, id, ip);
         check_case(o3, id, ip[0], ip[1], ip[2]);
     }
-    /* Trap-only cases among them: files against manifests. */
+    /* int16 + trap-only: files against manifests, and against the library. */
+    nne_synth_params sp = nne_synth_default_params();
+    sp.storage = NNE_SYNTH_STORAGE_INT16;
+    sp.p_trap_only = 0.5;
     for (int c = 1; c <= 5; c++) {
         char id[32], ip[3][1024];
         isles_paths(o5, c, id, ip);
         check_case(o5, id, ip[0], ip[1], ip[2]);
+        check_int16_round_trip(ip[0], ip[1], &sp, 9, c - 1);
     }
     const char *a4[] = {"dataset", "isles22", "--root", o3, "--out", o4, "--split", "5/0/0",
                         NULL};
     TEST_CHECK(cli_run(cli, a4) == 0, "dataset isles22 on the synth tree: %s", cli_err);
     const char *a6[] = {"dataset", "isles22", "--root", o5, "--out", o6, "--split", "5/0/0",
                         NULL};
-    TEST_CHECK(cli_run(cli, a6) == 0, "dataset isles22 with trap-only cases: %s", cli_err);
+    TEST_CHECK(cli_run(cli, a6) == 0, "dataset isles22 on the int16 tree: %s", cli_err);
     const char *bad[] = {"synth", "-n", "1", "-o", o1, "--layout", "bids", NULL};
     TEST_CHECK(cli_run(cli, bad) == 2, "unknown layout is a usage error");
     const char *bad3[] = {"synth", "-n", "1", "-o", o1, "--trap-only", "1.5", NULL};
     TEST_CHECK(cli_run(cli, bad3) == 2, "--trap-only 1.5 is a usage error");
+    const char *bad4[] = {"synth", "-n", "1", "-o", o1, "--storage", "int8", NULL};
+    TEST_CHECK(cli_run(cli, bad4) == 2, "--storage int8 is a usage error");
 }
 
 int main(void) {

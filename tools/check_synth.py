@@ -6,8 +6,11 @@ isles22 layout, detected from the folder), and checks that
   - the affine nibabel reports equals the manifest's `affine` (and the qform agrees with the
     sform to 1e-5),
   - the shape equals `shape`, the voxel sizes equal `spacing`,
-  - DWI/ADC are float64 without scaling, with ADC in 10^-3 mm^2/s (normal tissue 0.5-1.0,
-    CSF above 2), and the mask is uint8 with values in {0, 1},
+  - DWI/ADC are stored as the manifest's `storage` says: float64 without scaling, or int16
+    whose scl_slope equals the manifest's `scl_slope` (scl_inter 0), with the largest DWI
+    stored near 32000 and, through nibabel's scaling, ADC back in 10^-3 mm^2/s (normal
+    tissue 0.5-1.0, CSF above 2);
+  - the mask is uint8 with values in {0, 1},
   - `lesion_ml` equals mask voxels x voxel volume / 1000 and `lesion_voxels` the count,
   - the mask lies inside the brain (DWI > 0), and the lesion's median DWI is above and median
     ADC below the brain's (excluding CSF-like ADC > 1.3) for lesions of 30 voxels or more,
@@ -48,11 +51,19 @@ def check_geometry(img, name, aff, shape, spacing, errs):
         errs.append(f"{name}: zooms {img.header.get_zooms()} != {spacing}")
 
 
-def check_storage(img, name, errs):
+def check_storage(img, name, man, errs):
+    """dtype and scaling as the manifest's storage says; returns the stored integers."""
     slope, inter = img.dataobj.slope, img.dataobj.inter
-    if img.get_data_dtype() != np.float64 or slope != 1 or inter != 0:
-        errs.append(f"{name}: {img.get_data_dtype()} slope {slope} inter {inter}, "
-                    "expected float64 without scaling")
+    if man["storage"] == "float64":
+        if img.get_data_dtype() != np.float64 or slope != 1 or inter != 0:
+            errs.append(f"{name}: {img.get_data_dtype()} slope {slope} inter {inter}, "
+                        "expected float64 without scaling")
+        return None
+    want = man["scl_slope"][name]
+    if img.get_data_dtype() != np.int16 or abs(slope - want) > 1e-14 * want or inter != 0:
+        errs.append(f"{name}: {img.get_data_dtype()} slope {slope} inter {inter}, expected "
+                    f"int16 with slope {want}")
+    return np.asarray(img.dataobj.get_unscaled())
 
 
 def check(root, man_path):
@@ -63,11 +74,13 @@ def check(root, man_path):
     aff = np.array(man["affine"], dtype=np.float64)
     for img, name in zip(imgs, ("dwi", "adc", "mask")):
         check_geometry(img, name, aff, man["shape"], man["spacing"], errs)
-    check_storage(imgs[0], "dwi", errs)
-    check_storage(imgs[1], "adc", errs)
+    raw_dwi = check_storage(imgs[0], "dwi", man, errs)
+    check_storage(imgs[1], "adc", man, errs)
     if imgs[2].get_data_dtype() != np.uint8:
         errs.append(f"mask: dtype {imgs[2].get_data_dtype()}")
     dwi, adc = (np.asarray(i.dataobj, dtype=np.float64) for i in imgs[:2])
+    if raw_dwi is not None and not 31000 <= raw_dwi.max() <= 32767:
+        errs.append(f"dwi: largest stored int16 {raw_dwi.max()}, expected about 32000")
     msk = np.asarray(imgs[2].dataobj)
     if not set(np.unique(msk).tolist()) <= {0, 1}:
         errs.append("mask values not in {0, 1}")

@@ -8,8 +8,9 @@
  *   isles22: DIR/rawdata/sub-strokecaseNNNN/ses-0001/dwi/sub-strokecaseNNNN_ses-0001_{dwi,adc}
  *            .nii.gz, DIR/derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz,
  *            DIR/manifest/sub-strokecaseNNNN.json
- * Images are stored as float64 (as ISLES'22 distributes them), masks as uint8. Case k of
- * seed S is the same whatever N is, and reruns give byte-identical files.
+ * Images are stored as float64 (as ISLES'22 distributes them) or int16 with scl_slope (drawn
+ * per case by --storage), masks as uint8. Case k of seed S is the same whatever N is, and
+ * reruns give byte-identical files.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,12 +65,17 @@ static int write_case(nne_ctx *ctx, const char *out, int isles, const nne_synth_
         fprintf(stderr, "nnedge synth: cannot create folders under %s\n", out);
         return CLI_EXIT_STATUS_BASE + NNE_ERR_IO;
     }
+    /* int16: DWI scaled to the int16 range, ADC in 10^-6 mm^2/s (slope 0.001). */
+    const int i16 = r->storage == NNE_SYNTH_STORAGE_INT16;
+    const int dt = i16 ? NNE_DT_INT16 : NNE_DT_FLOAT64;
     nne_status st;
-    if ((st = nne_image_write(ctx, p_dwi, r->dwi, NNE_DT_FLOAT64)) != NNE_OK ||
-        (st = nne_image_write(ctx, p_adc, r->adc, NNE_DT_FLOAT64)) != NNE_OK ||
+    if ((st = nne_image_write_scaled(ctx, p_dwi, r->dwi, dt, i16 ? r->dwi_slope : 1, 0)) !=
+            NNE_OK ||
+        (st = nne_image_write_scaled(ctx, p_adc, r->adc, dt, i16 ? r->adc_slope : 1, 0)) !=
+            NNE_OK ||
         (st = nne_image_write(ctx, p_msk, r->mask, NNE_DT_UINT8)) != NNE_OK)
         return cli_fail("synth", ctx, st);
-    char *man = nne_synth_manifest(r, id, "float64");
+    char *man = nne_synth_manifest(r, id);
     if (!man) return cli_fail("synth", ctx, NNE_ERR_NOMEM);
     size_t len = strlen(man);
     int bad = cli_write_atomic(p_man, man, len);
@@ -121,7 +127,7 @@ static int parse_prob(const char *s, double *out) {
 
 int cmd_synth(int argc, char **argv) {
     const char *out = NULL, *layout = "nnunet", *size = "full", *seed_s = "0";
-    const char *trap_only_s = "0";
+    const char *trap_only_s = "0", *storage = "mixed";
     int n = 0, want_help = 0, quiet = 0;
     const cli_opt opts[] = {
         {"--number", "-n", CLI_INT, &n, "number of cases to write"},
@@ -131,6 +137,8 @@ int cmd_synth(int argc, char **argv) {
         {"--size", NULL, CLI_STR, &size, "full (ISLES-like grids, default) or small (tests)"},
         {"--trap-only", NULL, CLI_STR, &trap_only_s,
          "P: probability of a case without lesion, traps only (0..1, default 0)"},
+        {"--storage", NULL, CLI_STR, &storage,
+         "float64, int16 (scl_slope) or mixed (default: int16 for 30 % of the cases)"},
         {"--quiet", "-q", CLI_FLAG, &quiet, "no per-case line on stdout"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -146,9 +154,13 @@ int cmd_synth(int argc, char **argv) {
     if (strcmp(size, "full") && strcmp(size, "small")) bad = 1;
     nne_synth_params sp = nne_synth_default_params();
     if (parse_prob(trap_only_s, &sp.p_trap_only)) bad = 1;
+    if (!strcmp(storage, "float64")) sp.storage = NNE_SYNTH_STORAGE_FLOAT64;
+    else if (!strcmp(storage, "int16")) sp.storage = NNE_SYNTH_STORAGE_INT16;
+    else if (!strcmp(storage, "mixed")) sp.storage = NNE_SYNTH_STORAGE_MIXED;
+    else bad = 1;
     if (bad || want_help || !out || n < 1 || n > 9999) {
         fprintf(stderr, "usage: nnedge synth -n N -o DIR [--layout nnunet|isles22] [--seed S] "
-                        "[--size small|full] [--trap-only P]\n");
+                        "[--size small|full] [--trap-only P] [--storage float64|int16|mixed]\n");
         cli_print_opts(opts, n_opts);
         return want_help && !bad ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
@@ -168,10 +180,12 @@ int cmd_synth(int argc, char **argv) {
         }
         rc = write_case(ctx, out, isles, &r, i + 1);
         if (rc == CLI_EXIT_OK && !quiet)
-            printf("case %4d: %-15s %7.2f mL  %3lldx%3lldx%3lld @ %.2gx%.2gx%.2g mm%s%s%s\n",
+            printf("case %4d: %-15s %7.2f mL  %3lldx%3lldx%3lld @ %.2gx%.2gx%.2g mm  %-7s"
+                   "%s%s%s\n",
                    i + 1, nne_synth_territory_name(r.territory), r.lesion_ml,
                    (long long)r.dwi->dim[1], (long long)r.dwi->dim[2],
                    (long long)r.dwi->dim[3], r.spacing[0], r.spacing[1], r.spacing[2],
+                   r.storage == NNE_SYNTH_STORAGE_INT16 ? "int16" : "float64",
                    (r.traps_present & NNE_SYNTH_TRAP_SHINE) ? "  +shine-through" : "",
                    (r.traps_present & NNE_SYNTH_TRAP_CHRONIC) ? "  +chronic" : "",
                    (r.traps_present & NNE_SYNTH_TRAP_CSF) ? "  +bright-CSF" : "");
