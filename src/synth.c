@@ -13,6 +13,9 @@
  *    every axis of 1.5 mm or more, so 2x2x2 at 2 mm, 1x1x2 at 0.9x0.9x3 mm) give
  *    partial-volume intensities and the lesion fraction; mask = fraction >= 1/2.
  * 4. Bias field and scale (DWI), Rician noise (DWI), Gaussian noise (ADC), 0 outside brain.
+ * 5. Optionally a FLAIR of the same phantom on its own grid (own spacing, obliquity, offset,
+ *    bias, scale and noise), drawn from a second sub-stream so that DWI, ADC and mask are
+ *    the same with or without it.
  *
  * Phantom space: RAS+ mm; the cerebrum is an ellipsoid centred at (0, 0, 10). Tissue
  * values: ADC CSF ~3.0, GM 0.80-0.90, WM 0.65-0.75 (10^-3 mm^2/s, as ISLES'22 ADC maps);
@@ -29,7 +32,8 @@
  * the random stream is consumed in the same order.
  *
  * Every random draw comes from one counter-based stream positioned at index << 32 of
- * `seed`, consumed in a fixed order, so a case does not depend on any other case.
+ * `seed` (the FLAIR at (index << 32) + 2^31), consumed in a fixed order, so a case does not
+ * depend on any other case.
  */
 #include "synth.h"
 
@@ -116,6 +120,9 @@ typedef struct phantom {
     double art_u[3], art_cos; /* its cone: direction and cos of the half-angle           */
     double art_in;            /* ventricle: inner normalised radius of the band          */
     double art_dwi, art_adc;  /* its multipliers                                         */
+    /* FLAIR contrast (drawn only with params.flair) */
+    double fl[4];             /* per tissue signal                                       */
+    double fl_les, fl_shine, fl_chr;
 } phantom;
 
 static double uni(nne_rng *r, double a, double b) { return a + (b - a) * nne_rng_uniform(r); }
@@ -556,6 +563,16 @@ static void draw_traps(phantom *ph, const nne_synth_params *p, nne_rng *r) {
     ph->art_adc = uni(r, 0.8, 1.0);
 }
 
+/* FLAIR contrast: CSF dark, GM above WM; acute lesion mildly bright (DWI-FLAIR mismatch of
+ * early stroke), chronic infarct and shine-through (T2-bright) clearly bright. */
+static void draw_flair_contrast(phantom *ph, nne_rng *r) {
+    ph->fl[T_BG] = 0, ph->fl[T_CSF] = uni(r, 0.08, 0.2);
+    ph->fl[T_GM] = uni(r, 1.15, 1.35), ph->fl[T_WM] = 1.0;
+    ph->fl_les = uni(r, 1.1, 1.4);
+    ph->fl_shine = uni(r, 1.4, 2.0);
+    ph->fl_chr = uni(r, 1.8, 2.6);
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -636,6 +653,14 @@ typedef struct grid_choice {
 static const grid_choice GRIDS[2][3] = {
     {{{4, 4, 4}, {48, 56, 42}}, {{3.5, 3.5, 6}, {55, 64, 28}}, {{3.6, 3.6, 4.5}, {53, 62, 37}}},
     {{{2, 2, 2}, {112, 112, 73}}, {{1, 1, 5}, {224, 224, 30}}, {{0.9, 0.9, 3}, {248, 248, 49}}},
+};
+
+/* FLAIR grids: 3-D 1 mm isotropic, 2-D 0.9x0.9x3 mm and 0.7x0.7x6 mm (FULL) and coarse
+ * versions (SMALL). */
+static const grid_choice FLAIR_GRIDS[2][3] = {
+    {{{3, 3, 3}, {60, 72, 56}}, {{3.6, 3.6, 6}, {53, 62, 28}}, {{2.8, 2.8, 7}, {68, 80, 24}}},
+    {{{1, 1, 1}, {176, 208, 160}}, {{0.9, 0.9, 3}, {208, 240, 54}},
+     {{0.7, 0.7, 6}, {260, 300, 27}}},
 };
 
 /* Builds the voxel -> world affine (float32-exact entries) of a random oblique grid. The
@@ -919,6 +944,46 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
         }
 }
 
+/* Per-case acquisition draws of the FLAIR grid. */
+typedef struct flair_acq {
+    field bias;
+    double scale, snr;
+} flair_acq;
+
+/* Samples the FLAIR (zero-filled img) of grid sm. */
+static void acquire_flair(const phantom *ph, const sampler *sm, const flair_acq *aq, nne_rng *r,
+                          nne_image *img) {
+    const double sigma = ph->fl[T_WM] / aq->snr;
+    const int64_t X = sm->dim[0], Y = sm->dim[1];
+    double qs[N_SUB][3];
+    for (int64_t k = 0; k < sm->dim[2]; k++)
+        for (int64_t j = 0; j < Y; j++) {
+            int64_t lo, hi;
+            row_range(sm, j, k, &lo, &hi);
+            for (int64_t i = lo; i <= hi; i++) {
+                double pc[3];
+                voxel_world(sm->a, i, j, k, pc);
+                if (!voxel_points(ph, sm, pc, qs)) continue;
+                double sf = 0;
+                int nb = 0;
+                for (int s = 0; s < sm->n_sub; s++) {
+                    probe pr;
+                    look(ph, qs[s], &pr);
+                    if (pr.lab == T_BG) continue;
+                    nb++;
+                    double f = ph->fl[pr.lab];
+                    if (pr.lesion) f *= ph->fl_les;
+                    else if (pr.trap - 1 == TR_SHINE) f *= ph->fl_shine;
+                    else if (pr.trap - 1 == TR_CHRONIC) f *= ph->fl_chr;
+                    sf += f; /* the CSF artefact is a DWI artefact: CSF stays dark */
+                }
+                if (nb == 0) continue;
+                img->data[(k * Y + j) * X + i] =
+                    (float)(rician(r, sf / sm->n_sub * bias(&aq->bias, pc), sigma) * aq->scale);
+            }
+        }
+}
+
 /* scl_slope that maps the largest value of img to INT16_TOP, rounded to float32 (as a
  * NIfTI-1 header stores it). */
 static double int16_slope(const nne_image *img) {
@@ -941,7 +1006,8 @@ nne_synth_params nne_synth_default_params(void) {
                           .p_csf = 0.3,
                           .p_trap_only = 0.0,
                           .storage = NNE_SYNTH_STORAGE_MIXED,
-                          .p_int16 = 0.3};
+                          .p_int16 = 0.3,
+                          .flair = 0};
     return p;
 }
 
@@ -959,7 +1025,8 @@ void nne_synth_result_free(nne_synth_result *r) {
     nne_image_free(r->mask);
     nne_image_free(r->traps);
     nne_image_free(r->anat);
-    r->dwi = r->adc = r->mask = r->traps = r->anat = NULL;
+    nne_image_free(r->flair);
+    r->dwi = r->adc = r->mask = r->traps = r->anat = r->flair = NULL;
 }
 
 static int prob_ok(double p) { return p >= 0 && p <= 1; }
@@ -971,7 +1038,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
         !(p->min_ml > 0) || !(p->max_ml >= p->min_ml) || !prob_ok(p->p_shine) ||
         !prob_ok(p->p_chronic) || !prob_ok(p->p_csf) || !prob_ok(p->p_trap_only) ||
         !prob_ok(p->p_int16) || p->storage < NNE_SYNTH_STORAGE_FLOAT64 ||
-        p->storage > NNE_SYNTH_STORAGE_MIXED)
+        p->storage > NNE_SYNTH_STORAGE_MIXED || (p->flair != 0 && p->flair != 1))
         return nne_fail(ctx, NNE_ERR_ARG, "synth: invalid parameters or index %d", index);
     memset(out, 0, sizeof *out);
     nne_rng rng = nne_rng_init(seed);
@@ -980,7 +1047,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
 
     phantom *ph = calloc(1, sizeof *ph);
     sampler *sm = calloc(1, sizeof *sm);
-    nne_image *img[5] = {NULL, NULL, NULL, NULL, NULL}; /* dwi adc mask traps anat */
+    nne_image *img[6] = {NULL, NULL, NULL, NULL, NULL, NULL}; /* dwi adc mask traps anat flair */
     nne_status st = NNE_OK;
     if (!ph || !sm) {
         st = nne_fail(ctx, NNE_ERR_NOMEM, "synth: out of memory");
@@ -990,7 +1057,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     double target = draw_lesion(ph, p, r);
     draw_traps(ph, p, r);
     const grid_choice *g = &GRIDS[p->size][(int)(nne_rng_uniform(r) * 3)];
-    double a[4][4], bcd[3];
+    double a[4][4], bcd[3], fbcd[3];
     out->oblique_deg = draw_affine(g, r, a, bcd);
     acq aq;
     draw_field(&aq.bias, r);
@@ -1010,8 +1077,28 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     tally tl;
     acquire_dwi(ph, sm, &aq, r, img, &tl);
 
+    if (p->flair) {
+        /* Own sub-stream: DWI/ADC/mask do not depend on whether a FLAIR is made. */
+        nne_rng rf = nne_rng_init(seed);
+        rf.counter = ((uint64_t)index << 32) | ((uint64_t)1 << 31);
+        draw_flair_contrast(ph, &rf);
+        const grid_choice *gf = &FLAIR_GRIDS[p->size][(int)(nne_rng_uniform(&rf) * 3)];
+        out->flair_oblique_deg = draw_affine(gf, &rf, out->flair_affine, fbcd);
+        flair_acq fa;
+        draw_field(&fa.bias, &rf);
+        fa.scale = exp(uni(&rf, log(100.0), log(1000.0)));
+        fa.snr = uni(&rf, 15, 40);
+        if ((st = nne_image_init_3d(ctx, gf->dim, (const double(*)[4])out->flair_affine,
+                                    &img[5])) != NNE_OK)
+            goto fail;
+        set_quatern(img[5], fbcd);
+        sampler_init(ph, gf, (const double(*)[4])out->flair_affine, sm);
+        acquire_flair(ph, sm, &fa, &rf, img[5]);
+        for (int i = 0; i < 3; i++) out->flair_spacing[i] = gf->sp[i];
+    }
+
     out->dwi = img[0], out->adc = img[1], out->mask = img[2], out->traps = img[3];
-    out->anat = img[4];
+    out->anat = img[4], out->flair = img[5];
     out->territory = ph->terr;
     out->side = ph->side;
     out->n_emboli = ph->terr == NNE_SYNTH_TERR_NONE ? 0 : is_blob_territory(ph->terr) &&
@@ -1031,6 +1118,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     if (int16) {
         out->dwi_slope = int16_slope(img[0]);
         out->adc_slope = (double)(float)0.001; /* 10^-6 mm^2/s integers */
+        if (img[5]) out->flair_slope = int16_slope(img[5]);
     }
     out->seed = seed;
     out->index = index;
@@ -1038,7 +1126,7 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
     free(ph);
     return NNE_OK;
 fail:
-    for (int m = 0; m < 5; m++) nne_image_free(img[m]);
+    for (int m = 0; m < 6; m++) nne_image_free(img[m]);
     free(sm);
     free(ph);
     memset(out, 0, sizeof *out);
@@ -1101,6 +1189,16 @@ char *nne_synth_manifest(const nne_synth_result *r, const char *case_id) {
         if (sl) {
             cJSON_AddNumberToObject(sl, "dwi", r->dwi_slope);
             cJSON_AddNumberToObject(sl, "adc", r->adc_slope);
+            if (r->flair) cJSON_AddNumberToObject(sl, "flair", r->flair_slope);
+        }
+    }
+    if (r->flair) {
+        cJSON *f = cJSON_AddObjectToObject(j, "flair");
+        if (f) {
+            cJSON_AddItemToObject(f, "spacing", cJSON_CreateDoubleArray(r->flair_spacing, 3));
+            add_shape(f, r->flair);
+            add_affine(f, "affine", r->flair_affine);
+            cJSON_AddNumberToObject(f, "oblique_deg", r->flair_oblique_deg);
         }
     }
     char *text = cJSON_Print(j);

@@ -1,7 +1,8 @@
 /*
  * synth.h - synthetic acute-stroke cases: a procedural skull-stripped brain with a vascular-
  * territory lesion, DWI (b = 1000) and ADC (10^-3 mm^2/s, ISLES'22 units) on an oblique grid,
- * a lesion mask and a manifest. Used by `nnedge synth`, tests and the bundled demo.
+ * a lesion mask and a manifest, optionally a FLAIR on its own grid. Used by `nnedge synth`,
+ * tests and the bundled demo.
  *
  * DESIGN
  * Everything is defined in a continuous "phantom space" (RAS+, mm, brain centred at the
@@ -78,6 +79,7 @@ typedef struct nne_synth_params {
                           * always, chronic with p = 0.5, CSF artefact with p_csf (0)      */
     int storage;         /* NNE_SYNTH_STORAGE_* (default MIXED)                            */
     double p_int16;      /* MIXED: probability of int16 storage per case (default 0.3)     */
+    int flair;           /* 1: also a FLAIR image on its own grid (default 0)              */
 } nne_synth_params;
 
 /* One generated case. Images are owned by the result (nne_synth_result_free). */
@@ -87,6 +89,7 @@ typedef struct nne_synth_result {
     nne_image *mask;       /* 0/1 lesion mask on the same grid                               */
     nne_image *traps;      /* 0 / NNE_SYNTH_TRAP_* per voxel (not written; for checks)        */
     nne_image *anat;       /* NNE_SYNTH_ANAT_* per voxel (not written; for checks)           */
+    nne_image *flair;      /* NULL unless params.flair: FLAIR, arbitrary units, own grid     */
     int territory;         /* NNE_SYNTH_TERR_*                                               */
     int side;              /* +1 right, -1 left hemisphere (EMBOLIC: where the first lands;
                             * NONE: the hemisphere the traps avoid)                          */
@@ -106,12 +109,16 @@ typedef struct nne_synth_result {
     double dwi_slope;      /* INT16: scl_slope for DWI (float32-exact, max DWI / 32000);
                             * FLOAT64: 0                                                     */
     double adc_slope;      /* INT16: 0.001 (ADC stored in 10^-6 mm^2/s); FLOAT64: 0          */
+    double flair_slope;    /* INT16 with FLAIR: scl_slope for FLAIR; else 0                  */
+    double flair_spacing[3];     /* FLAIR voxel size, mm (when flair != NULL)                */
+    double flair_affine[4][4];   /* FLAIR voxel -> world, its own grid (float32-exact)       */
+    double flair_oblique_deg;    /* rotation angle of the FLAIR grid                         */
     uint64_t seed;
     int index;
 } nne_synth_result;
 
 /* Defaults: SMALL grid, p_shine 0.4, p_chronic 0.3, 0.2 .. 150 mL, p_csf 0.3, no trap-only
- * cases, MIXED storage with p_int16 0.3. */
+ * cases, MIXED storage with p_int16 0.3, no FLAIR. */
 nne_synth_params nne_synth_default_params(void);
 
 /* Generates case `index` of the stream `seed` with params `p` (borrowed) into *out (fields

@@ -512,7 +512,7 @@ static void test_write_scaled(void) {
     TEST_CHECK(st == NNE_ERR_ARG, "float32 with slope 2: %d", st);
     st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, 0.0, 0.0);
     TEST_CHECK(st == NNE_ERR_ARG, "slope 0: %d", st);
-    st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, NAN, 0.0);
+    st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, (double)NAN, 0.0);
     TEST_CHECK(st == NNE_ERR_ARG, "slope NaN: %d", st);
     st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, 0.05, 0.0); /* +-3000 / 0.05 */
     TEST_CHECK(st == NNE_ERR_ARG && strstr(nne_ctx_last_error(ctx), "int16"),

@@ -2,7 +2,8 @@
 """check_synth.py - independent check of an `nnedge synth` folder with nibabel.
 
 For every manifest in DIR/manifest/*.json, opens the case's DWI, ADC and mask (nnunet or
-isles22 layout, detected from the folder), and checks that
+isles22 layout, detected from the folder) and its FLAIR when the manifest lists one, and
+checks that
   - the affine nibabel reports equals the manifest's `affine` (and the qform agrees with the
     sform to 1e-5),
   - the shape equals `shape`, the voxel sizes equal `spacing`,
@@ -15,7 +16,11 @@ isles22 layout, detected from the folder), and checks that
   - the mask lies inside the brain (DWI > 0), and the lesion's median DWI is above and median
     ADC below the brain's (excluding CSF-like ADC > 1.3) for lesions of 30 voxels or more,
   - trap-only cases (`territory` "none") have an empty mask and at least one trap listed,
-  - posterior-fossa lesions lie in the lower back of the head (world y < 0 and z < 0).
+  - posterior-fossa lesions lie in the lower back of the head (world y < 0 and z < 0),
+  - the FLAIR has the manifest's own geometry (`flair.affine`, `flair.shape`,
+    `flair.spacing`), not the DWI grid, the same storage, and is dark where the DWI grid
+    shows CSF (ADC > 2.5), compared with normal tissue, at the same world points (nearest
+    FLAIR voxel through the two affines).
 Prints one line per case and exits 1 if anything fails. Not part of `make test` (needs
 nibabel: build/venv/bin/python tools/check_synth.py DIR).
 """
@@ -30,14 +35,15 @@ import numpy as np
 
 def case_paths(root, cid):
     if cid.startswith("sub-"):
-        d = os.path.join(root, "rawdata", cid, "ses-0001", "dwi")
+        d = os.path.join(root, "rawdata", cid, "ses-0001")
         m = os.path.join(root, "derivatives", cid, "ses-0001")
-        return (os.path.join(d, f"{cid}_ses-0001_dwi.nii.gz"),
-                os.path.join(d, f"{cid}_ses-0001_adc.nii.gz"),
-                os.path.join(m, f"{cid}_ses-0001_msk.nii.gz"))
+        return (os.path.join(d, "dwi", f"{cid}_ses-0001_dwi.nii.gz"),
+                os.path.join(d, "dwi", f"{cid}_ses-0001_adc.nii.gz"),
+                os.path.join(m, f"{cid}_ses-0001_msk.nii.gz"),
+                os.path.join(d, "anat", f"{cid}_ses-0001_FLAIR.nii.gz"))
     return (os.path.join(root, "imagesTr", f"{cid}_0000.nii.gz"),
             os.path.join(root, "imagesTr", f"{cid}_0001.nii.gz"),
-            os.path.join(root, "labelsTr", f"{cid}.nii.gz"))
+            os.path.join(root, "labelsTr", f"{cid}.nii.gz"), None)
 
 
 def check_geometry(img, name, aff, shape, spacing, errs):
@@ -66,11 +72,22 @@ def check_storage(img, name, man, errs):
     return np.asarray(img.dataobj.get_unscaled())
 
 
+def flair_at(flair, src_affine, shape, sel):
+    """FLAIR values (nearest voxel) at the world points of the voxels `sel` of a grid."""
+    ijk = np.argwhere(sel)
+    world = np.c_[ijk, np.ones(len(ijk))] @ src_affine.T
+    f = np.rint((world @ np.linalg.inv(flair.affine).T)[:, :3]).astype(int)
+    ok = np.all((f >= 0) & (f < np.array(flair.shape)), axis=1)
+    data = np.asarray(flair.dataobj, dtype=np.float64)
+    return data[f[ok, 0], f[ok, 1], f[ok, 2]]
+
+
 def check(root, man_path):
     man = json.load(open(man_path))
     cid = man["case"]
     errs = []
-    imgs = [nib.load(p) for p in case_paths(root, cid)]
+    p_dwi, p_adc, p_msk, p_flair = case_paths(root, cid)
+    imgs = [nib.load(p) for p in (p_dwi, p_adc, p_msk)]
     aff = np.array(man["affine"], dtype=np.float64)
     for img, name in zip(imgs, ("dwi", "adc", "mask")):
         check_geometry(img, name, aff, man["shape"], man["spacing"], errs)
@@ -107,8 +124,27 @@ def check(root, man_path):
         world = np.c_[np.argwhere(msk > 0), np.ones(n)] @ aff.T
         if (world[:, 1] >= 0).any() or (world[:, 2] >= 0).any():
             errs.append("posterior-fossa lesion voxels with world y >= 0 or z >= 0")
+    extra = ""
+    if "flair" in man:
+        fm = man["flair"]
+        if p_flair is None or not os.path.exists(p_flair):
+            errs.append("manifest lists a FLAIR but there is no FLAIR file")
+        else:
+            fl = nib.load(p_flair)
+            check_geometry(fl, "flair", np.array(fm["affine"]), fm["shape"], fm["spacing"], errs)
+            check_storage(fl, "flair", man, errs)
+            if fl.shape == imgs[0].shape and np.allclose(fl.affine, aff, atol=1e-3):
+                errs.append("flair: on the DWI grid")
+            csf = flair_at(fl, aff, dwi.shape, adc > 2.5)
+            tis = flair_at(fl, aff, dwi.shape, brain & (adc > 0.5))
+            if len(csf) == 0 or len(tis) == 0 or not csf.mean() < 0.6 * tis.mean():
+                errs.append(f"flair: CSF {csf.mean() if len(csf) else 0:.1f} not darker "
+                            f"than tissue {tis.mean() if len(tis) else 0:.1f}")
+            extra = f" FLAIR {tuple(fl.shape)}"
+    elif p_flair is not None and os.path.exists(p_flair):
+        errs.append("FLAIR file not in the manifest")
     print(f"{'FAIL' if errs else 'ok  '} {cid}: {man['territory']:15s} {man['lesion_ml']:8.2f} mL "
-          f"{tuple(imgs[0].shape)} {man['storage']:7s} traps={man['traps']}"
+          f"{tuple(imgs[0].shape)} {man['storage']:7s} traps={man['traps']}{extra}"
           + "".join("\n    " + e for e in errs))
     return not errs
 

@@ -6,11 +6,13 @@
  *   nnunet:  DIR/imagesTr/synth_NNNN_0000.nii.gz (DWI), _0001 (ADC), DIR/labelsTr/synth_NNNN
  *            .nii.gz, DIR/dataset.json, DIR/manifest/synth_NNNN.json
  *   isles22: DIR/rawdata/sub-strokecaseNNNN/ses-0001/dwi/sub-strokecaseNNNN_ses-0001_{dwi,adc}
- *            .nii.gz, DIR/derivatives/sub-strokecaseNNNN/ses-0001/..._msk.nii.gz,
- *            DIR/manifest/sub-strokecaseNNNN.json
+ *            .nii.gz, with --flair also .../ses-0001/anat/sub-strokecaseNNNN_ses-0001_FLAIR
+ *            .nii.gz (its own grid, as in ISLES'22), DIR/derivatives/sub-strokecaseNNNN/
+ *            ses-0001/..._msk.nii.gz, DIR/manifest/sub-strokecaseNNNN.json
  * Images are stored as float64 (as ISLES'22 distributes them) or int16 with scl_slope (drawn
- * per case by --storage), masks as uint8. Case k of seed S is the same whatever N is, and
- * reruns give byte-identical files.
+ * per case by --storage), masks as uint8. --flair is refused with the nnunet layout: nnU-Net
+ * needs every channel on one grid, and the FLAIR is deliberately on its own. Case k of seed S
+ * is the same whatever N is, and reruns give byte-identical files.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,8 +44,9 @@ static int make_dirs(const char *path) {
 /* Writes one case; returns an exit code. */
 static int write_case(nne_ctx *ctx, const char *out, int isles, const nne_synth_result *r,
                       int number) {
-    char id[64], dimg[4096], dlab[4096], dman[4096];
-    char p_dwi[4400], p_adc[4400], p_msk[4400], p_man[4400];
+    char id[64], dimg[4096], dlab[4096], danat[4096], dman[4096];
+    char p_dwi[4400], p_adc[4400], p_msk[4400], p_man[4400], p_flair[4400];
+    danat[0] = '\0';
     if (isles) {
         snprintf(id, sizeof id, "sub-strokecase%04d", number);
         snprintf(dimg, sizeof dimg, "%s/rawdata/%s/ses-0001/dwi", out, id);
@@ -51,6 +54,10 @@ static int write_case(nne_ctx *ctx, const char *out, int isles, const nne_synth_
         snprintf(p_dwi, sizeof p_dwi, "%s/%s_ses-0001_dwi.nii.gz", dimg, id);
         snprintf(p_adc, sizeof p_adc, "%s/%s_ses-0001_adc.nii.gz", dimg, id);
         snprintf(p_msk, sizeof p_msk, "%s/%s_ses-0001_msk.nii.gz", dlab, id);
+        if (r->flair) {
+            snprintf(danat, sizeof danat, "%s/rawdata/%s/ses-0001/anat", out, id);
+            snprintf(p_flair, sizeof p_flair, "%s/%s_ses-0001_FLAIR.nii.gz", danat, id);
+        }
     } else {
         snprintf(id, sizeof id, "synth_%04d", number);
         snprintf(dimg, sizeof dimg, "%s/imagesTr", out);
@@ -61,11 +68,11 @@ static int write_case(nne_ctx *ctx, const char *out, int isles, const nne_synth_
     }
     snprintf(dman, sizeof dman, "%s/manifest", out);
     snprintf(p_man, sizeof p_man, "%s/%s.json", dman, id);
-    if (make_dirs(dimg) || make_dirs(dlab) || make_dirs(dman)) {
+    if (make_dirs(dimg) || make_dirs(dlab) || make_dirs(dman) || (danat[0] && make_dirs(danat))) {
         fprintf(stderr, "nnedge synth: cannot create folders under %s\n", out);
         return CLI_EXIT_STATUS_BASE + NNE_ERR_IO;
     }
-    /* int16: DWI scaled to the int16 range, ADC in 10^-6 mm^2/s (slope 0.001). */
+    /* int16: DWI (and FLAIR) scaled to the int16 range, ADC in 10^-6 mm^2/s (slope 0.001). */
     const int i16 = r->storage == NNE_SYNTH_STORAGE_INT16;
     const int dt = i16 ? NNE_DT_INT16 : NNE_DT_FLOAT64;
     nne_status st;
@@ -73,7 +80,10 @@ static int write_case(nne_ctx *ctx, const char *out, int isles, const nne_synth_
             NNE_OK ||
         (st = nne_image_write_scaled(ctx, p_adc, r->adc, dt, i16 ? r->adc_slope : 1, 0)) !=
             NNE_OK ||
-        (st = nne_image_write(ctx, p_msk, r->mask, NNE_DT_UINT8)) != NNE_OK)
+        (st = nne_image_write(ctx, p_msk, r->mask, NNE_DT_UINT8)) != NNE_OK ||
+        (r->flair && isles &&
+         (st = nne_image_write_scaled(ctx, p_flair, r->flair, dt, i16 ? r->flair_slope : 1,
+                                      0)) != NNE_OK))
         return cli_fail("synth", ctx, st);
     char *man = nne_synth_manifest(r, id);
     if (!man) return cli_fail("synth", ctx, NNE_ERR_NOMEM);
@@ -128,7 +138,7 @@ static int parse_prob(const char *s, double *out) {
 int cmd_synth(int argc, char **argv) {
     const char *out = NULL, *layout = "nnunet", *size = "full", *seed_s = "0";
     const char *trap_only_s = "0", *storage = "mixed";
-    int n = 0, want_help = 0, quiet = 0;
+    int n = 0, want_help = 0, quiet = 0, flair = 0;
     const cli_opt opts[] = {
         {"--number", "-n", CLI_INT, &n, "number of cases to write"},
         {"--output", "-o", CLI_STR, &out, "output folder (created)"},
@@ -139,6 +149,7 @@ int cmd_synth(int argc, char **argv) {
          "P: probability of a case without lesion, traps only (0..1, default 0)"},
         {"--storage", NULL, CLI_STR, &storage,
          "float64, int16 (scl_slope) or mixed (default: int16 for 30 % of the cases)"},
+        {"--flair", NULL, CLI_FLAG, &flair, "also write a FLAIR on its own grid (isles22 only)"},
         {"--quiet", "-q", CLI_FLAG, &quiet, "no per-case line on stdout"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -160,10 +171,17 @@ int cmd_synth(int argc, char **argv) {
     else bad = 1;
     if (bad || want_help || !out || n < 1 || n > 9999) {
         fprintf(stderr, "usage: nnedge synth -n N -o DIR [--layout nnunet|isles22] [--seed S] "
-                        "[--size small|full] [--trap-only P] [--storage float64|int16|mixed]\n");
+                        "[--size small|full] [--trap-only P] [--storage float64|int16|mixed] "
+                        "[--flair]\n");
         cli_print_opts(opts, n_opts);
         return want_help && !bad ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
+    if (flair && !isles) {
+        fprintf(stderr, "nnedge synth: --flair needs --layout isles22: the FLAIR is on its own "
+                        "grid (as in ISLES'22), and nnU-Net needs every channel on one grid\n");
+        return CLI_EXIT_USAGE;
+    }
+    sp.flair = flair;
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = 1;
     nne_ctx *ctx = NULL;
@@ -181,11 +199,12 @@ int cmd_synth(int argc, char **argv) {
         rc = write_case(ctx, out, isles, &r, i + 1);
         if (rc == CLI_EXIT_OK && !quiet)
             printf("case %4d: %-15s %7.2f mL  %3lldx%3lldx%3lld @ %.2gx%.2gx%.2g mm  %-7s"
-                   "%s%s%s\n",
+                   "%s%s%s%s\n",
                    i + 1, nne_synth_territory_name(r.territory), r.lesion_ml,
                    (long long)r.dwi->dim[1], (long long)r.dwi->dim[2],
                    (long long)r.dwi->dim[3], r.spacing[0], r.spacing[1], r.spacing[2],
                    r.storage == NNE_SYNTH_STORAGE_INT16 ? "int16" : "float64",
+                   r.flair ? "  +FLAIR" : "",
                    (r.traps_present & NNE_SYNTH_TRAP_SHINE) ? "  +shine-through" : "",
                    (r.traps_present & NNE_SYNTH_TRAP_CHRONIC) ? "  +chronic" : "",
                    (r.traps_present & NNE_SYNTH_TRAP_CSF) ? "  +bright-CSF" : "");
