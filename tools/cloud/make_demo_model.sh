@@ -13,7 +13,7 @@
 set -eu
 WORK=build/demo_train
 [ "${1:-}" = --work ] && WORK=$2
-EPOCHS=${EPOCHS:-24} ITERS=${ITERS:-80} DEMO_SEED=3 DEMO_INDEX=${DEMO_INDEX:-1}
+EPOCHS=${EPOCHS:-24} ITERS=${ITERS:-80} DEMO_SEED=3 DEMO_INDEX=${DEMO_INDEX:-25}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 make cli

@@ -91,6 +91,7 @@ done
 
 [ -n "$OUT" ] || OUT=$WORK/$NAME.$CONFIG.nne
 [ -x "$ROOT/build/nnedge" ] || make -C "$ROOT" cli
+mkdir -p "$(dirname "$OUT")"
 echo "== convert -> $OUT"
 "$ROOT/build/nnedge" convert "$RESULT" -c "$CONFIG" -f "$FOLDS" -o "$OUT"
 echo "results: $RESULT"
