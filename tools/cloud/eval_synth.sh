@@ -59,7 +59,7 @@ done
 "$CLI" compare default="$WORK/eval_default" notta="$WORK/eval_notta" fixed="$WORK/eval_fixed" \
     --holm -o "$WORK/compare" >/dev/null
 echo "== compare (reference: default)" >>"$summary"
-cat "$WORK/compare/summary.md" >>"$summary" 2>/dev/null || ls "$WORK/compare" >>"$summary"
+cat "$WORK/compare/compare.md" >>"$summary"
 echo >>"$summary"
 echo "== trap-only cases: false-positive volume (mL) per case" >>"$summary"
 for mode in default notta fixed; do
