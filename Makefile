@@ -5,6 +5,7 @@
 #   make test-full       quick suite + slower golden/fuzz-corpus checks
 #   make demo            predict the bundled demo case
 #   make bench           kernel and forward benchmarks (JSON on stdout)
+#   make bench-peers     nnedge vs ONNX Runtime vs PyTorch, same weights and input (PEERS_ARGS)
 #   make fuzz            build libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make test-arm64      kernel and op tests cross-built for AArch64, run under qemu-aarch64
 #   make clean
@@ -90,7 +91,7 @@ ifneq (,$(findstring x86_64,$(TRIPLE)))
 $(BUILD)/obj/src/arch/x86_avx2.o: ARCH_FLAGS := -mavx2 -mfma -mf16c
 endif
 
-.PHONY: all lib cli deps test test-full test-arm64 bench demo fuzz clean
+.PHONY: all lib cli deps test test-full test-arm64 bench bench-peers demo fuzz clean
 
 all: deps lib cli
 
@@ -149,6 +150,15 @@ test-arm64:
 
 bench: deps $(BENCH_BIN) $(CLI)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+# Peers on this machine, in one run (bench/peers.py; spec/performance.md protocol). Needs the
+# Python venv of tools/README.md plus onnx, onnxscript and onnxruntime; never part of `make
+# test`. Default: the reference network at its 128^3 patch, all CPUs, 3 rounds; e.g.
+# PEERS_ARGS="--patch 64,64,64 --threads 2 --out build/peers/r.json".
+PEERS_PY   ?= build/venv/bin/python
+PEERS_ARGS ?=
+bench-peers: deps $(CLI)
+	$(PEERS_PY) bench/peers.py --nnedge $(CLI) $(PEERS_ARGS)
 
 # libFuzzer targets: clang only, ASan + UBSan, each run for FUZZ_SECONDS on its seed corpus.
 FUZZ_SECONDS ?= 20
