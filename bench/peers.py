@@ -133,9 +133,10 @@ def worker_loop(run, x, args):
     for i in range(args.repeat):
         if not sys.stdin.readline():
             sys.exit(2)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         run(x)
-        emit({"event": "run", "i": i, "seconds": time.perf_counter() - t0})
+        t1, c1 = time.perf_counter(), time.process_time()
+        emit({"event": "run", "i": i, "seconds": t1 - t0, "cpu_seconds": c1 - c0})
 
 
 def load_input(args, channels):
@@ -296,6 +297,7 @@ class Worker:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.err, text=True, bufsize=1)
         self.times = []
+        self.cpu_times = []
         self.final = {}
         self.rusage = None
 
@@ -320,7 +322,9 @@ class Worker:
     def timed_run(self):
         self.proc.stdin.write("go\n")
         self.proc.stdin.flush()
-        self.times.append(self.read_event("run")["seconds"])
+        ev = self.read_event("run")
+        self.times.append(ev["seconds"])
+        self.cpu_times.append(ev.get("cpu_seconds"))
 
     def finish(self):
         self.proc.stdin.close()
@@ -457,6 +461,8 @@ def driver(args):
     sysres = {}
     for s, w in workers.items():
         st = stats(w.times)
+        if None not in w.cpu_times:
+            st["cpu_s_median"] = stats(w.cpu_times)["median_s"]
         st["peak_rss_mb"] = round(w.rusage.ru_maxrss / 1024.0, 1)
         if gmac:
             st["gflops"] = round(2.0 * gmac / st["median_s"], 2)

@@ -28,6 +28,14 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* CPU seconds of the whole process (all threads): next to wall time, it shows how much of a
+ * pass the machine's other jobs took away (and how much waiting threads spun). */
+static double cpu_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* Median of v[0..n) (sorts v). */
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
@@ -266,16 +274,17 @@ int cmd_bench(int argc, char **argv) {
             }
         }
         nne_profile_attach(ctx, runs && i >= warmup ? &runs[i - warmup] : NULL);
-        double t0 = cli_now_s();
+        double c0 = cpu_now_s(), t0 = cli_now_s();
         st = nne_model_forward(ctx, m, fold, in, patch, out);
-        double t1 = cli_now_s();
+        double t1 = cli_now_s(), c1 = cpu_now_s();
         if (st != NNE_OK) {
             rc = cli_fail("bench", ctx, st);
             goto done;
         }
         if (i >= warmup) times[i - warmup] = t1 - t0;
         if (sync && i >= warmup) {
-            printf("{\"event\": \"run\", \"i\": %d, \"seconds\": %.6f}\n", i - warmup, t1 - t0);
+            printf("{\"event\": \"run\", \"i\": %d, \"seconds\": %.6f, \"cpu_seconds\": %.6f}\n",
+                   i - warmup, t1 - t0, c1 - c0);
             fflush(stdout);
         }
         if (i == 0 && logits_path &&
