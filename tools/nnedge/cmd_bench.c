@@ -256,7 +256,8 @@ int cmd_bench(int argc, char **argv) {
         nne_rng r = nne_rng_init(1);
         for (int64_t i = 0; i < vox * C; i++) in[i] = (float)nne_rng_normal(&r);
     }
-    /* The machine's peak, measured now, in this process, through the same kernel table. */
+    /* The machine's peak, measured in this process through the same kernel table, before
+     * the passes and after them. */
     nne_fma_peak peak;
     nne_profile_fma_peak(ctx, &peak);
     for (int i = 0; i < warmup + repeat; i++) {
@@ -295,6 +296,12 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     nne_profile_attach(ctx, NULL);
+    /* Again after the passes, keeping the better of the two: on a shared machine a burst of
+     * other work during one measurement would otherwise understate the peak. */
+    nne_fma_peak peak2;
+    nne_profile_fma_peak(ctx, &peak2);
+    if (peak2.gflops_1t > peak.gflops_1t) peak.gflops_1t = peak2.gflops_1t;
+    if (peak2.gflops_all > peak.gflops_all) peak.gflops_all = peak2.gflops_all;
     double sum = 0.0;
     for (int i = 0; i < repeat; i++) sum += times[i];
     memcpy(sorted, times, sizeof *sorted * (size_t)repeat);
