@@ -86,6 +86,14 @@ typedef struct nne_kernels {
      * m_lo = (float)(mean - m_hi) so that a large mean offset does not cost precision. */
     void (*norm_apply)(float *x, int64_t n, float m_hi, float m_lo, float scale, float shift,
                        int leaky, float slope);
+
+    /* Peak-FLOP probe, not a network kernel: `iters` rounds of a register-resident loop of
+     * independent multiply-add chains (as many as the ISA needs to hide the FMA latency on
+     * every pipe), no memory traffic. The chains start from *sink (any finite value, e.g. 1;
+     * unknown to the compiler, so the loop cannot be folded) and a value depending on every
+     * chain is written back to *sink. Returns the FLOPs performed (2 per multiply-add and
+     * lane). nnedge bench divides the network's GFLOP/s by what this reaches (src/profile.c). */
+    double (*fma_peak)(int64_t iters, float *sink);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

@@ -21,6 +21,7 @@ struct nne_ctx {
     void *ws;                     /* conv workspace (owned, NNE_ALIGN aligned)             */
     size_t ws_size;               /* bytes in ws                                           */
     size_t peak_bytes;            /* activation peak of the last forward (arena + ws)      */
+    struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */
     char errmsg[NNE_ERRMSG_LEN];  /* last error, "" if none                                */
 };
 
