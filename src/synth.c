@@ -31,6 +31,19 @@
  * before evaluating its irregular boundary. None of this changes which voxels are drawn, so
  * the random stream is consumed in the same order.
  *
+ * ANATOMY MAPS
+ * With params.anatomy (src/synth_anat.c) the tissue of a phantom point q is read from the
+ * maps at template point m = q + MAPS_OFF instead of the procedural shapes: each sub-sample
+ * carries CSF / GM / WM fractions, its label is the largest of them (background when they
+ * sum to less than 1/2), and its signal is the fraction-weighted mix of the tissue values,
+ * with the lesion and tissue-trap multipliers on its GM and WM parts and the CSF artefact's
+ * on its CSF part. Everything else is unchanged and drawn in the same order (the procedural
+ * shapes are still drawn and left unused), so a case differs from its procedural twin only
+ * in the tissue model: the same grid, territory, side, traps, noise and contrast draws. The
+ * per-case size factors and the warp deform the template as they deform the phantom. The
+ * territory anchors are moved onto the template's anatomy (place_on_maps); the cerebellum
+ * and brainstem come from the geometric rule of nne_synth_mni_fossa.
+ *
  * Every random draw comes from one counter-based stream positioned at index << 32 of
  * `seed` (the FLAIR at (index << 32) + 2^31), consumed in a fixed order, so a case does not
  * depend on any other case.
@@ -52,8 +65,13 @@
 #define N_IRR 3      /* components of a lesion's boundary irregularity         */
 #define CAL_STEP 3.0 /* mm: world grid used to fit the lesion volume           */
 #define N_SUB 8      /* most sub-samples per voxel (2x2x2)                     */
+#define N_BRAIN_BLOBS 3 /* procedural brain: cerebrum, cerebellum, brainstem   */
 #define SULC_HALF 0.8 /* mm: half-width of a sulcus' CSF sheet                 */
 #define INT16_TOP 32000.0 /* largest stored value of an int16 image              */
+
+/* Phantom point q -> template point m = q + MAPS_OFF (mm). The phantom's cerebrum spans
+ * y -85..85, z -50..70; the MNI brain y -107..73, z -45..82 above the posterior fossa. */
+static const double MAPS_OFF[3] = {0, -17, 8};
 
 enum { T_BG = 0, T_CSF = 1, T_GM = 2, T_WM = 3 };
 /* Trap slots (phantom.trap_on, per-voxel counts). */
@@ -123,6 +141,13 @@ typedef struct phantom {
     /* FLAIR contrast (drawn only with params.flair) */
     double fl[4];             /* per tissue signal                                       */
     double fl_les, fl_shine, fl_chr;
+    /* tissue model */
+    const nne_synth_anatomy *maps; /* NULL: procedural; else the maps (borrowed)         */
+    const blob *brain[N_BRAIN_BLOBS]; /* ellipsoids holding all brain (early rejection)  */
+    int n_brain;
+    const blob *cerebrum;     /* holds every cone-territory point (lesion_box)           */
+    blob maps_hull;           /* maps: phantom-space ellipsoid around the maps' box      */
+    blob art_blob;            /* maps: region of the bright CSF artefact                 */
 } phantom;
 
 static double uni(nne_rng *r, double a, double b) { return a + (b - a) * nne_rng_uniform(r); }
@@ -159,7 +184,6 @@ static double ell(const blob *b, const double q[3]) {
 static const blob CEREBRUM = {{0, 0, 10}, {68, 85, 60}};
 static const blob CEREBELLUM = {{0, -54, -38}, {50, 32, 22}};
 static const blob BRAINSTEM = {{0, -22, -45}, {11, 12, 24}};
-#define N_BRAIN_BLOBS 3
 static const blob *const BRAIN_BLOBS[N_BRAIN_BLOBS] = {&CEREBRUM, &CEREBELLUM, &BRAINSTEM};
 
 /* Phantom coordinates q of world point p: warp, then size normalisation. */
@@ -179,10 +203,10 @@ static double blob_lim(const blob *b, double reach) {
 }
 
 /* True when no point within `reach` mm of q can be brain (conservative bound per blob). */
-static int far_outside(const double q[3], double reach) {
-    for (int i = 0; i < N_BRAIN_BLOBS; i++) {
-        double lim = blob_lim(BRAIN_BLOBS[i], reach);
-        if (ell(BRAIN_BLOBS[i], q) < lim * lim) return 0;
+static int far_outside(const phantom *ph, const double q[3], double reach) {
+    for (int i = 0; i < ph->n_brain; i++) {
+        double lim = blob_lim(ph->brain[i], reach);
+        if (ell(ph->brain[i], q) < lim * lim) return 0;
     }
     return 1;
 }
@@ -233,6 +257,28 @@ static int tissue(const phantom *ph, const double q[3], site *st) {
     for (int g = 0; g < 2; g++)
         if (ell(&ph->deep[g], q) < 1) return T_GM;
     return depth < ph->cortex ? T_GM : T_WM;
+}
+
+/* Tissue label at phantom point q from the anatomy maps, with the fractions f[T_*] (f[T_BG]
+ * the rest): background when CSF + GM + WM < 1/2, else the largest of the three (GM before
+ * WM before CSF on ties). st->fossa from the template's geometric rule. */
+static int tissue_maps(const phantom *ph, const double q[3], site *st, double f[4]) {
+    const double m[3] = {q[0] + MAPS_OFF[0], q[1] + MAPS_OFF[1], q[2] + MAPS_OFF[2]};
+    double fr[3];
+    nne_synth_anatomy_sample(ph->maps, m, fr);
+    f[T_CSF] = fr[0], f[T_GM] = fr[1], f[T_WM] = fr[2];
+    f[T_BG] = 1 - (fr[0] + fr[1] + fr[2]);
+    st->fossa = 0, st->vent = st->sulc = -1;
+    if (fr[0] + fr[1] + fr[2] < 0.5) return T_BG;
+    int lab = fr[1] >= fr[2] ? T_GM : T_WM;
+    if (fr[0] > f[lab]) lab = T_CSF;
+    st->fossa = nne_synth_mni_fossa(m);
+    return lab;
+}
+
+/* Tissue label at q under the case's tissue model (f: maps' fractions, unset otherwise). */
+static int tissue_at(const phantom *ph, const double q[3], site *st, double f[4]) {
+    return ph->maps ? tissue_maps(ph, q, st, f) : tissue(ph, q, st);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -333,6 +379,12 @@ static int in_trap(const phantom *ph, const double q[3], int lab, const site *st
     }
     if (lab != T_CSF || !ph->trap_on[TR_CSF]) return 0;
     double d[3];
+    if (ph->maps) { /* CSF inside art_blob, within the cone for the ventricular kind */
+        if (ell(&ph->art_blob, q) >= 1) return 0;
+        if (ph->art_kind != ART_VENTRICLE) return TR_CSF + 1;
+        for (int i = 0; i < 3; i++) d[i] = q[i] - ph->art_blob.c[i];
+        return dot3(d, ph->art_u) > ph->art_cos * norm3(d) ? TR_CSF + 1 : 0;
+    }
     if (ph->art_kind == ART_VENTRICLE) {
         if (st->vent != ph->art_idx) return 0;
         const blob *b = &ph->vent[st->vent];
@@ -349,11 +401,12 @@ static int in_trap(const phantom *ph, const double q[3], int lab, const site *st
 /* What a sub-sample sees: tissue, structure, lesion or trap. */
 typedef struct probe {
     int lab, fossa, lesion, trap; /* T_*, NNE_SYNTH_FOSSA_* or 0, 0/1, slot + 1 or 0 */
+    double f[4];                  /* maps only: fraction of each T_*                  */
 } probe;
 
 static void look(const phantom *ph, const double q[3], probe *pr) {
     site st;
-    pr->lab = tissue(ph, q, &st);
+    pr->lab = tissue_at(ph, q, &st, pr->f);
     pr->fossa = st.fossa;
     pr->lesion = pr->trap = 0;
     if (pr->lab == T_BG) return;
@@ -589,7 +642,7 @@ static void lesion_box(const phantom *ph, double bmin[3], double bmax[3]) {
     const int nb = blobs ? ph->n_emb : 1;
     for (int i = 0; i < 3; i++) bmin[i] = HUGE_VAL, bmax[i] = -HUGE_VAL;
     for (int e = 0; e < nb; e++) {
-        const blob *b = blobs ? &ph->emb[e] : &CEREBRUM;
+        const blob *b = blobs ? &ph->emb[e] : ph->cerebrum;
         const double f = blobs ? 1.2 : 1.0;
         for (int i = 0; i < 3; i++) {
             double lo = ph->scale[i] * (b->c[i] - f * b->r[i]) - wsum[i];
@@ -623,7 +676,8 @@ static nne_status fit_lesion(nne_ctx *ctx, phantom *ph, double target_ml) {
                                 lo[2] + (double)k * CAL_STEP}, q[3];
                 to_phantom(ph, pw, q);
                 site st;
-                int lab = tissue(ph, q, &st);
+                double f[4];
+                int lab = tissue_at(ph, q, &st, f);
                 double t = lesion_t(ph, q, lab, &st);
                 if (t <= 1) th[cnt++] = t;
             }
@@ -750,6 +804,7 @@ typedef struct sampler {
     double reach;                         /* phantom-space reach of a sub-sample        */
     blob hull[N_BRAIN_BLOBS];             /* world ellipsoids outside which a voxel
                                            * centre is far_outside for sure             */
+    int n_hull;
 } sampler;
 
 /* Sub-samples per voxel: 2 along every axis whose spacing is at least SUB_MIN_MM, else 1
@@ -790,8 +845,9 @@ static void sampler_init(const phantom *ph, const grid_choice *g, const double a
     for (int n = 0; n < N_WARP; n++)
         for (int i = 0; i < 3; i++) wsum[i] += fabs(ph->warp[n].amp[i]);
     double wn = norm3(wsum);
-    for (int b = 0; b < N_BRAIN_BLOBS; b++) {
-        const blob *bb = BRAIN_BLOBS[b];
+    sm->n_hull = ph->n_brain;
+    for (int b = 0; b < ph->n_brain; b++) {
+        const blob *bb = ph->brain[b];
         double lim = blob_lim(bb, sm->reach), rmin = HUGE_VAL;
         for (int i = 0; i < 3; i++) rmin = fmin(rmin, ph->scale[i] * bb->r[i] * lim);
         for (int i = 0; i < 3; i++) {
@@ -809,7 +865,7 @@ static void row_range(const sampler *sm, int64_t j, int64_t k, int64_t *lo, int6
     for (int row = 0; row < 3; row++)
         b0[row] = sm->a[row][1] * (double)j + sm->a[row][2] * (double)k + sm->a[row][3];
     double imin = HUGE_VAL, imax = -HUGE_VAL;
-    for (int b = 0; b < N_BRAIN_BLOBS; b++) {
+    for (int b = 0; b < sm->n_hull; b++) {
         double qa = 0, qb = 0, qc = -1;
         for (int m = 0; m < 3; m++) {
             double u = (b0[m] - sm->hull[b].c[m]) / sm->hull[b].r[m];
@@ -843,7 +899,7 @@ static int voxel_points(const phantom *ph, const sampler *sm, const double pc[3]
         for (int i = 0; i < 3; i++) qc[i] += ph->warp[n].amp[i] * st[n];
     }
     for (int i = 0; i < 3; i++) qc[i] /= ph->scale[i];
-    if (far_outside(qc, sm->reach)) return 0;
+    if (far_outside(ph, qc, sm->reach)) return 0;
     for (int s = 0; s < sm->n_sub; s++) {
         double w[3];
         for (int i = 0; i < 3; i++) w[i] = pc[i] + sm->off[s][i];
@@ -880,6 +936,21 @@ typedef struct tally {
     int64_t lesion, trap[N_TRAP];
 } tally;
 
+/* DWI and ADC of a maps sub-sample: the fraction-weighted mix of the tissue values, with
+ * the lesion / tissue-trap multipliers on the GM and WM parts and the CSF artefact's on the
+ * CSF part. */
+static void mix_maps(const phantom *ph, const probe *pr, double *dwi, double *adc) {
+    double td = 1, ta = 1, cd = 1, ca = 1; /* tissue and CSF multipliers */
+    if (pr->lesion) td = ph->les_dwi, ta = ph->les_adc;
+    else if (pr->trap - 1 == TR_SHINE) td = ph->shine_dwi, ta = ph->shine_adc;
+    else if (pr->trap - 1 == TR_CHRONIC) td = ph->chr_dwi, ta = ph->chr_adc;
+    else if (pr->trap - 1 == TR_CSF) cd = ph->art_dwi, ca = ph->art_adc;
+    const double *f = pr->f;
+    *dwi = f[T_CSF] * ph->dwi0[T_CSF] * cd +
+           (f[T_GM] * ph->dwi0[T_GM] + f[T_WM] * ph->dwi0[T_WM]) * td;
+    *adc = f[T_CSF] * ph->adc[T_CSF] * ca + (f[T_GM] * ph->adc[T_GM] + f[T_WM] * ph->adc[T_WM]) * ta;
+}
+
 /* Samples DWI, ADC, mask, traps and anat (img[0..4], zero-filled) of grid sm. */
 static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne_rng *r,
                         nne_image *const img[5], tally *tl) {
@@ -901,6 +972,16 @@ static void acquire_dwi(const phantom *ph, const sampler *sm, const acq *aq, nne
                 for (int s = 0; s < sm->n_sub; s++) {
                     probe pr;
                     look(ph, qs[s], &pr);
+                    if (ph->maps) { /* fraction-weighted mix, also below half tissue */
+                        double dm, am;
+                        mix_maps(ph, &pr, &dm, &am);
+                        sd += dm, sa += am;
+                        if (pr.lab == T_BG) continue;
+                        nb++, nlab[pr.lab]++, nf += pr.fossa != 0;
+                        if (pr.lesion) nl++;
+                        else if (pr.trap) nt[pr.trap - 1]++;
+                        continue;
+                    }
                     if (pr.lab == T_BG) continue;
                     nb++, nlab[pr.lab]++, nf += pr.fossa != 0;
                     double adc = ph->adc[pr.lab], dwi = ph->dwi0[pr.lab];
@@ -969,6 +1050,16 @@ static void acquire_flair(const phantom *ph, const sampler *sm, const flair_acq 
                 for (int s = 0; s < sm->n_sub; s++) {
                     probe pr;
                     look(ph, qs[s], &pr);
+                    if (ph->maps) { /* as mix_maps; the CSF artefact is DWI-only */
+                        double t = pr.lesion                  ? ph->fl_les
+                                   : pr.trap - 1 == TR_SHINE   ? ph->fl_shine
+                                   : pr.trap - 1 == TR_CHRONIC ? ph->fl_chr
+                                                               : 1;
+                        sf += pr.f[T_CSF] * ph->fl[T_CSF] +
+                              (pr.f[T_GM] * ph->fl[T_GM] + pr.f[T_WM] * ph->fl[T_WM]) * t;
+                        nb += pr.lab != T_BG;
+                        continue;
+                    }
                     if (pr.lab == T_BG) continue;
                     nb++;
                     double f = ph->fl[pr.lab];
@@ -1031,6 +1122,39 @@ void nne_synth_result_free(nne_synth_result *r) {
 
 static int prob_ok(double p) { return p >= 0 && p <= 1; }
 
+/* Switches a drawn phantom to the anatomy maps: the brain for early rejection becomes the
+ * ellipsoid around the maps' box (phantom space), the territory anchors move onto the
+ * template (MCA apex to the lentiform nucleus, ACA apex forward to the genu, brainstem seeds
+ * up to the pons) and the bright CSF artefact gets a region of the template: the body of
+ * the lateral ventricle on the trap side (within the drawn cone) or a 12 mm ball at the
+ * lateral surface where the drawn sulcus reaches it. */
+static void place_on_maps(phantom *ph, const nne_synth_anatomy *maps) {
+    double lo[3], hi[3];
+    nne_synth_anatomy_box(maps, lo, hi);
+    ph->maps = maps;
+    for (int i = 0; i < 3; i++) { /* the ellipsoid through the box corners holds the box */
+        ph->maps_hull.c[i] = 0.5 * (lo[i] + hi[i]) - MAPS_OFF[i];
+        ph->maps_hull.r[i] = 0.5 * (hi[i] - lo[i]) * sqrt(3.0) + 1e-3;
+    }
+    ph->brain[0] = &ph->maps_hull, ph->n_brain = 1, ph->cerebrum = &ph->maps_hull;
+    const double s = ph->side, o = -ph->side;
+    if (ph->terr == NNE_SYNTH_TERR_MCA) ph->apex[0] += s * 4, ph->apex[1] += 14, ph->apex[2] -= 10;
+    if (ph->terr == NNE_SYNTH_TERR_ACA) ph->apex[1] += 10;
+    if (ph->terr == NNE_SYNTH_TERR_POSTERIOR)
+        for (int e = 0; e < ph->n_emb; e++)
+            if (ph->emb_site[e] == NNE_SYNTH_FOSSA_BRAINSTEM) ph->emb[e].c[1] += 10, ph->emb[e].c[2] += 15;
+    if (ph->art_kind == ART_VENTRICLE) {
+        ph->art_blob = (blob){{o * 13 - MAPS_OFF[0], -12 - MAPS_OFF[1], 16 - MAPS_OFF[2]},
+                              {10, 30, 14}};
+    } else {
+        const double *u = ph->sul[ph->art_idx].u;
+        double t = 0;
+        for (int i = 0; i < 3; i++) t += (u[i] / CEREBRUM.r[i]) * (u[i] / CEREBRUM.r[i]);
+        t = 0.95 / sqrt(t); /* just inside the phantom's cerebral surface along u */
+        for (int i = 0; i < 3; i++) ph->art_blob.c[i] = CEREBRUM.c[i] + t * u[i], ph->art_blob.r[i] = 12;
+    }
+}
+
 nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed, int index,
                           nne_synth_result *out) {
     if (!p || !out || index < 0 ||
@@ -1053,9 +1177,12 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
         st = nne_fail(ctx, NNE_ERR_NOMEM, "synth: out of memory");
         goto fail;
     }
+    ph->n_brain = N_BRAIN_BLOBS, ph->cerebrum = &CEREBRUM;
+    for (int b = 0; b < N_BRAIN_BLOBS; b++) ph->brain[b] = BRAIN_BLOBS[b];
     draw_anatomy(ph, r);
     double target = draw_lesion(ph, p, r);
     draw_traps(ph, p, r);
+    if (p->anatomy) place_on_maps(ph, p->anatomy);
     const grid_choice *g = &GRIDS[p->size][(int)(nne_rng_uniform(r) * 3)];
     double a[4][4], bcd[3], fbcd[3];
     out->oblique_deg = draw_affine(g, r, a, bcd);
@@ -1120,6 +1247,11 @@ nne_status nne_synth_case(nne_ctx *ctx, const nne_synth_params *p, uint64_t seed
         out->adc_slope = (double)(float)0.001; /* 10^-6 mm^2/s integers */
         if (img[5]) out->flair_slope = int16_slope(img[5]);
     }
+    out->anatomy = p->anatomy ? NNE_SYNTH_ANATOMY_MAPS : NNE_SYNTH_ANATOMY_PROCEDURAL;
+    if (p->anatomy)
+        for (int m = 0; m < 3; m++)
+            snprintf(out->anatomy_sha256[m], sizeof out->anatomy_sha256[m], "%s",
+                     nne_synth_anatomy_sha256(p->anatomy, m));
     out->seed = seed;
     out->index = index;
     free(sm);
@@ -1182,6 +1314,16 @@ char *nne_synth_manifest(const nne_synth_result *r, const char *case_id) {
     cJSON_AddNumberToObject(j, "dwi_scale", r->dwi_scale);
     cJSON_AddNumberToObject(j, "snr", r->snr);
     cJSON_AddStringToObject(j, "adc_units", "1e-3 mm^2/s");
+    const int maps = r->anatomy == NNE_SYNTH_ANATOMY_MAPS;
+    cJSON_AddStringToObject(j, "anatomy", maps ? "mni152_2009" : "procedural");
+    if (maps) {
+        cJSON *h = cJSON_AddObjectToObject(j, "anatomy_sha256");
+        if (h) {
+            cJSON_AddStringToObject(h, "t1", r->anatomy_sha256[0]);
+            cJSON_AddStringToObject(h, "gm", r->anatomy_sha256[1]);
+            cJSON_AddStringToObject(h, "wm", r->anatomy_sha256[2]);
+        }
+    }
     const int i16 = r->storage == NNE_SYNTH_STORAGE_INT16;
     cJSON_AddStringToObject(j, "storage", i16 ? "int16" : "float64");
     if (i16) {

@@ -12,6 +12,11 @@
  * least half lesion, and the manifest volume is computed from that mask. A case depends
  * only on (seed, index, params), through one counter-based RNG stream, so the same inputs
  * give bit-identical images.
+ * ANATOMY
+ * By default the tissue model is the procedural phantom. With params.anatomy (maps loaded by
+ * nne_synth_anatomy_load, e.g. the MNI ICBM152 2009 T1/GM/WM maps of tools/fetch_mni.sh) the
+ * tissue fractions come from the maps instead (src/synth_anat.c); everything else (the
+ * random draws, grids, territories, traps, noise) is the same machinery.
  * See docs/SYNTH.md for the model, its parameters and what is not simulated.
  */
 #ifndef NNE_SYNTH_H
@@ -68,6 +73,15 @@ enum {
     NNE_SYNTH_ANAT_FOSSA = 4
 };
 
+/* Tissue model of a case (nne_synth_result.anatomy). */
+enum {
+    NNE_SYNTH_ANATOMY_PROCEDURAL = 0, /* the built-in phantom                              */
+    NNE_SYNTH_ANATOMY_MAPS = 1        /* T1 / GM / WM maps (nne_synth_anatomy_load)        */
+};
+
+/* T1 / GM / WM maps on one grid (opaque; nne_synth_anatomy_load / _free). */
+typedef struct nne_synth_anatomy nne_synth_anatomy;
+
 typedef struct nne_synth_params {
     int size;            /* NNE_SYNTH_SIZE_*                                               */
     double p_shine;      /* probability of a T2 shine-through trap (default 0.4)           */
@@ -80,6 +94,7 @@ typedef struct nne_synth_params {
     int storage;         /* NNE_SYNTH_STORAGE_* (default MIXED)                            */
     double p_int16;      /* MIXED: probability of int16 storage per case (default 0.3)     */
     int flair;           /* 1: also a FLAIR image on its own grid (default 0)              */
+    const nne_synth_anatomy *anatomy; /* borrowed; NULL: procedural phantom (default)      */
 } nne_synth_params;
 
 /* One generated case. Images are owned by the result (nne_synth_result_free). */
@@ -113,12 +128,43 @@ typedef struct nne_synth_result {
     double flair_spacing[3];     /* FLAIR voxel size, mm (when flair != NULL)                */
     double flair_affine[4][4];   /* FLAIR voxel -> world, its own grid (float32-exact)       */
     double flair_oblique_deg;    /* rotation angle of the FLAIR grid                         */
+    int anatomy;           /* NNE_SYNTH_ANATOMY_*                                            */
+    char anatomy_sha256[3][65]; /* MAPS: sha256 (hex) of the T1, GM and WM files; else ""   */
     uint64_t seed;
     int index;
 } nne_synth_result;
 
+/* Loads the anatomy maps DIR/mni_t1.nii.gz, DIR/mni_gm.nii.gz and DIR/mni_wm.nii.gz (names
+ * of tools/fetch_mni.sh): three 3-D images on one grid (same dims, affines equal to 1e-4 mm).
+ * GM and WM are probabilities in [0, 1], or in [0, 255] for uint8 files (as the MNI maps
+ * ship; divided by 255); the T1 only gives the brain mask (T1 > 0: the maps are brain-
+ * extracted). On success *out is owned (nne_synth_anatomy_free); it is read-only afterwards
+ * and may be shared by threads. Returns NNE_ERR_IO (missing file), NNE_ERR_FORMAT (bad
+ * NIfTI, values out of range, maps on different grids, no brain voxel), NNE_ERR_NOMEM. */
+nne_status nne_synth_anatomy_load(nne_ctx *ctx, const char *dir, nne_synth_anatomy **out);
+
+/* Releases maps loaded by nne_synth_anatomy_load. Accepts NULL. */
+void nne_synth_anatomy_free(nne_synth_anatomy *a);
+
+/* Tissue fractions at template point m (mm, the maps' world space): f[0] CSF, f[1] GM,
+ * f[2] WM, each in [0, 1] with a sum <= 1 (the rest is background). GM and WM are
+ * trilinear samples of the maps (their sum capped at 1); CSF is the part of the trilinear
+ * brain mask (T1 > 0) that GM + WM leave. 0 outside the grid. */
+void nne_synth_anatomy_sample(const nne_synth_anatomy *a, const double m[3], double f[3]);
+
+/* Box [lo, hi] (template mm) outside which every fraction is 0. */
+void nne_synth_anatomy_box(const nne_synth_anatomy *a, double lo[3], double hi[3]);
+
+/* sha256 (64 hex digits) of the T1 (i = 0), GM (1) or WM (2) file as read. */
+const char *nne_synth_anatomy_sha256(const nne_synth_anatomy *a, int i);
+
+/* Posterior-fossa structure of MNI point m by the geometric rule of docs/SYNTH.md (the maps
+ * label neither): NNE_SYNTH_FOSSA_BRAINSTEM inside a cylinder around the brainstem axis,
+ * NNE_SYNTH_FOSSA_CEREBELLUM below the tentorium and behind the petrous ridge, else 0. */
+int nne_synth_mni_fossa(const double m[3]);
+
 /* Defaults: SMALL grid, p_shine 0.4, p_chronic 0.3, 0.2 .. 150 mL, p_csf 0.3, no trap-only
- * cases, MIXED storage with p_int16 0.3, no FLAIR. */
+ * cases, MIXED storage with p_int16 0.3, no FLAIR, procedural anatomy. */
 nne_synth_params nne_synth_default_params(void);
 
 /* Generates case `index` of the stream `seed` with params `p` (borrowed) into *out (fields

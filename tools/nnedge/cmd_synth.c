@@ -12,7 +12,8 @@
  * Images are stored as float64 (as ISLES'22 distributes them) or int16 with scl_slope (drawn
  * per case by --storage), masks as uint8. --flair is refused with the nnunet layout: nnU-Net
  * needs every channel on one grid, and the FLAIR is deliberately on its own. Case k of seed S
- * is the same whatever N is, and reruns give byte-identical files.
+ * is the same whatever N is, and reruns give byte-identical files. --anatomy DIR takes the
+ * tissue from the T1/GM/WM maps in DIR (tools/fetch_mni.sh) instead of the procedural brain.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -137,7 +138,7 @@ static int parse_prob(const char *s, double *out) {
 
 int cmd_synth(int argc, char **argv) {
     const char *out = NULL, *layout = "nnunet", *size = "full", *seed_s = "0";
-    const char *trap_only_s = "0", *storage = "mixed";
+    const char *trap_only_s = "0", *storage = "mixed", *anat_dir = NULL;
     int n = 0, want_help = 0, quiet = 0, flair = 0;
     const cli_opt opts[] = {
         {"--number", "-n", CLI_INT, &n, "number of cases to write"},
@@ -150,6 +151,8 @@ int cmd_synth(int argc, char **argv) {
         {"--storage", NULL, CLI_STR, &storage,
          "float64, int16 (scl_slope) or mixed (default: int16 for 30 % of the cases)"},
         {"--flair", NULL, CLI_FLAG, &flair, "also write a FLAIR on its own grid (isles22 only)"},
+        {"--anatomy", NULL, CLI_STR, &anat_dir,
+         "DIR with mni_{t1,gm,wm}.nii.gz (tools/fetch_mni.sh): tissue from these maps"},
         {"--quiet", "-q", CLI_FLAG, &quiet, "no per-case line on stdout"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -172,7 +175,7 @@ int cmd_synth(int argc, char **argv) {
     if (bad || want_help || !out || n < 1 || n > 9999) {
         fprintf(stderr, "usage: nnedge synth -n N -o DIR [--layout nnunet|isles22] [--seed S] "
                         "[--size small|full] [--trap-only P] [--storage float64|int16|mixed] "
-                        "[--flair]\n");
+                        "[--flair] [--anatomy DIR]\n");
         cli_print_opts(opts, n_opts);
         return want_help && !bad ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
@@ -188,6 +191,13 @@ int cmd_synth(int argc, char **argv) {
     nne_status st = nne_ctx_init(&cp, &ctx);
     if (st != NNE_OK) return cli_fail("synth", NULL, st);
     sp.size = strcmp(size, "small") ? NNE_SYNTH_SIZE_FULL : NNE_SYNTH_SIZE_SMALL;
+    nne_synth_anatomy *anat = NULL;
+    if (anat_dir && (st = nne_synth_anatomy_load(ctx, anat_dir, &anat)) != NNE_OK) {
+        int code = cli_fail("synth --anatomy", ctx, st);
+        nne_ctx_free(ctx);
+        return code;
+    }
+    sp.anatomy = anat;
     int rc = make_dirs(out) ? CLI_EXIT_STATUS_BASE + NNE_ERR_IO : CLI_EXIT_OK;
     if (rc != CLI_EXIT_OK) fprintf(stderr, "nnedge synth: cannot create %s\n", out);
     for (int i = 0; i < n && rc == CLI_EXIT_OK; i++) {
@@ -211,6 +221,7 @@ int cmd_synth(int argc, char **argv) {
         nne_synth_result_free(&r);
     }
     if (rc == CLI_EXIT_OK && !isles) rc = write_dataset_json(out, n);
+    nne_synth_anatomy_free(anat);
     nne_ctx_free(ctx);
     return rc;
 }
