@@ -6,18 +6,24 @@
  * posterior fossa (lesion inside cerebellum / brainstem), trap-only cases (empty mask, traps
  * present), int16 storage (round trip within one scale step), the FLAIR on its own grid
  * (geometry, read back, contrast at the same world points), both layouts, and the isles22
- * layout read by `nnedge dataset isles22`. Uses the SMALL grids (~0.03 s per case).
+ * layout read by `nnedge dataset isles22`, and `--anatomy DIR` on tiny T1/GM/WM maps made
+ * here (tissue where the maps say, volume, sha256 in the manifest, refusals of maps on
+ * different grids, out-of-range values and missing files). Uses the SMALL grids (~0.03 s per
+ * case).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli_run.h"
 #include "json.h"
 #include "nifti.h"
+#include "sha256.h"
 #include "synth.h"
 #include "test.h"
 
@@ -433,6 +439,9 @@ static void check_case(const char *dir, const char *id, const char *dwi, const c
                        const char *msk, const char *flair) {
     cJSON *man = read_manifest(dir, id);
     if (!man) return;
+    const cJSON *anat = cJSON_GetObjectItem(man, "anatomy");
+    TEST_CHECK(cJSON_IsString(anat) && !strcmp(anat->valuestring, "procedural"),
+               "%s: manifest anatomy is not \"procedural\"", id);
     const cJSON *aff = cJSON_GetObjectItem(man, "affine");
     const cJSON *ml = cJSON_GetObjectItem(man, "lesion_ml");
     const cJSON *sto = cJSON_GetObjectItem(man, "storage");
@@ -620,6 +629,237 @@ static void test_cli(const char *tmp) {
     TEST_CHECK(cli_run(cli, bad4) == 2, "--storage int8 is a usage error");
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* --anatomy: maps made on the fly                                                           */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Template grid of the test maps: 2 mm, 80 x 96 x 80 voxels from (-80, -113, -72) mm. The
+ * brain is an ellipsoid (semi-axes 60, 78, 55 mm) around M0 = (0, -17, 8), the template
+ * point of the phantom's origin (synth.c MAPS_OFF); GM fills its left half (x < 0), WM its
+ * right half, and a CSF ball of radius R_CSF around M0 is brain without GM or WM. */
+#define R_CSF 16.0
+static const double M0[3] = {0, -17, 8};
+
+/* Writes DIR/mni_{t1,gm,wm}.nii.gz; `variant` 1: WM on a grid shifted by 2 mm; 2: WM with
+ * a value of 1.5; 3: no GM file. GM is uint8 0/255 (the MNI maps' coding), WM float32 0/1. */
+static int write_maps(const char *dir, int variant) {
+    const int64_t dim[3] = {80, 96, 80};
+    double aff[4][4] = {{2, 0, 0, -80}, {0, 2, 0, -113}, {0, 0, 2, -72}, {0, 0, 0, 1}};
+    nne_image *im[3] = {NULL, NULL, NULL};
+    int ok = 1;
+    for (int m = 0; m < 3 && ok; m++) {
+        if (m == 2 && variant == 1) aff[0][3] += 2;
+        ok = nne_image_init_3d(ctx, dim, (const double(*)[4])aff, &im[m]) == NNE_OK;
+    }
+    for (int64_t k = 0; k < dim[2] && ok; k++)
+        for (int64_t j = 0; j < dim[1]; j++)
+            for (int64_t i = 0; i < dim[0]; i++) {
+                const int64_t v = (k * dim[1] + j) * dim[0] + i;
+                double p[3] = {2.0 * (double)i - 80, 2.0 * (double)j - 113, 2.0 * (double)k - 72};
+                double e = 0, d2 = 0, r[3] = {60, 78, 55};
+                for (int c = 0; c < 3; c++) {
+                    double d = p[c] - M0[c];
+                    e += d * d / (r[c] * r[c]), d2 += d * d;
+                }
+                if (e >= 1) continue;
+                im[0]->data[v] = 100;
+                if (d2 < R_CSF * R_CSF) continue;
+                if (p[0] < 0) im[1]->data[v] = 255;
+                else im[2]->data[v] = 1;
+            }
+    if (ok && variant == 2) im[2]->data[(40 * 96 + 48) * 80 + 60] = 1.5f;
+    static const char *const name[3] = {"mni_t1", "mni_gm", "mni_wm"};
+    static const int dt[3] = {NNE_DT_UINT8, NNE_DT_UINT8, NNE_DT_FLOAT32};
+    for (int m = 0; m < 3 && ok; m++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s.nii.gz", dir, name[m]);
+        unlink(path);
+        if (m == 1 && variant == 3) continue;
+        ok = nne_image_write(ctx, path, im[m], dt[m]) == NNE_OK;
+    }
+    for (int m = 0; m < 3; m++) nne_image_free(im[m]);
+    return ok;
+}
+
+/* sha256 hex of a file ("" if unreadable). */
+static void sha_file(const char *path, char hex[65]) {
+    static unsigned char buf[1 << 20];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    hex[0] = '\0';
+    if (!f) return;
+    fclose(f);
+    unsigned char d[NNE_SHA256_LEN];
+    nne_sha256(buf, n, d);
+    nne_sha256_hex(d, hex);
+}
+
+static void test_anatomy(const char *tmp) {
+    char dir[512], path[1024];
+    snprintf(dir, sizeof dir, "%s/maps", tmp);
+    mkdir(dir, 0777);
+    nne_synth_anatomy *an = NULL;
+    /* Refusals: a missing file, maps on different grids, a probability above 1. */
+    TEST_CHECK(write_maps(dir, 3), "writing test maps: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(nne_synth_anatomy_load(ctx, dir, &an) == NNE_ERR_IO && !an &&
+                   strstr(nne_ctx_last_error(ctx), "mni_gm.nii.gz"),
+               "missing GM map: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(write_maps(dir, 1), "writing test maps: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(nne_synth_anatomy_load(ctx, dir, &an) == NNE_ERR_FORMAT && !an &&
+                   strstr(nne_ctx_last_error(ctx), "not on one grid"),
+               "maps on different grids: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(write_maps(dir, 2), "writing test maps: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(nne_synth_anatomy_load(ctx, dir, &an) == NNE_ERR_FORMAT && !an &&
+                   strstr(nne_ctx_last_error(ctx), "mni_wm.nii.gz"),
+               "WM value 1.5: %s", nne_ctx_last_error(ctx));
+    TEST_CHECK(write_maps(dir, 0), "writing test maps: %s", nne_ctx_last_error(ctx));
+    if (nne_synth_anatomy_load(ctx, dir, &an) != NNE_OK) {
+        TEST_CHECK(0, "loading the test maps: %s", nne_ctx_last_error(ctx));
+        return;
+    }
+    static const char *const name[3] = {"mni_t1", "mni_gm", "mni_wm"};
+    for (int m = 0; m < 3; m++) {
+        char hex[65];
+        snprintf(path, sizeof path, "%s/%s.nii.gz", dir, name[m]);
+        sha_file(path, hex);
+        TEST_CHECK(hex[0] && !strcmp(hex, nne_synth_anatomy_sha256(an, m)), "%s sha256",
+                   name[m]);
+    }
+    /* Sampling: GM (uint8 255 -> 1) left, WM right, CSF in the ball, 0 outside. */
+    double f[3], pg[3] = {-30, -17, 8}, pw[3] = {30, -17, 8}, pc[3] = {0, -17, 8},
+                 po[3] = {0, -17, 70}, ph[3] = {-31, -16, 9};
+    nne_synth_anatomy_sample(an, pg, f);
+    TEST_CHECK(f[0] == 0 && f[1] == 1 && f[2] == 0, "GM point: %g %g %g", f[0], f[1], f[2]);
+    nne_synth_anatomy_sample(an, pw, f);
+    TEST_CHECK(f[0] == 0 && f[1] == 0 && f[2] == 1, "WM point: %g %g %g", f[0], f[1], f[2]);
+    nne_synth_anatomy_sample(an, pc, f);
+    TEST_CHECK(f[0] == 1 && f[1] == 0 && f[2] == 0, "CSF point: %g %g %g", f[0], f[1], f[2]);
+    nne_synth_anatomy_sample(an, po, f);
+    TEST_CHECK(f[0] == 0 && f[1] == 0 && f[2] == 0, "outside: %g %g %g", f[0], f[1], f[2]);
+    nne_synth_anatomy_sample(an, ph, f); /* between voxel centres, all GM: still 1 */
+    TEST_CHECK(fabs(f[1] - 1) < 1e-6, "trilinear GM: %g", f[1]);
+    /* The posterior-fossa rule of MNI space. */
+    const double bs[3] = {0, -25, -30}, cb[3] = {25, -65, -35}, cx[3] = {0, 0, 20},
+                 tl[3] = {50, -20, -30}, oc[3] = {20, -95, 0};
+    TEST_CHECK(nne_synth_mni_fossa(bs) == NNE_SYNTH_FOSSA_BRAINSTEM &&
+                   nne_synth_mni_fossa(cb) == NNE_SYNTH_FOSSA_CEREBELLUM &&
+                   nne_synth_mni_fossa(cx) == 0 && nne_synth_mni_fossa(tl) == 0 &&
+                   nne_synth_mni_fossa(oc) == 0,
+               "fossa rule: pons, cerebellar hemisphere, centrum, temporal, occipital");
+
+    /* Cases: tissue where the maps say (through the warp, at most ~14 mm, and the size
+     * factors 0.90-1.08), lesions only in GM/WM, volume = mask voxels x voxel volume, same
+     * grid and territory as the procedural case of the same (seed, index). */
+    nne_synth_params p = nne_synth_default_params(), pp = p;
+    p.anatomy = an;
+    int64_t n_gm = 0, n_wm = 0, n_csf = 0, wrong = 0, far = 0, les = 0, les_bad = 0;
+    double adc_gm = 0, adc_wm = 0;
+    int64_t na_gm = 0, na_wm = 0;
+    for (int idx = 0; idx < 10; idx++) {
+        nne_synth_result r, q, r2;
+        char tn[32];
+        snprintf(tn, sizeof tn, "anatomy case %d", idx);
+        if (nne_synth_case(ctx, &p, 21, idx, &r) != NNE_OK) {
+            TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+            continue;
+        }
+        check_result(&r, tn);
+        TEST_CHECK(r.anatomy == NNE_SYNTH_ANATOMY_MAPS &&
+                       !strcmp(r.anatomy_sha256[1], nne_synth_anatomy_sha256(an, 1)),
+                   "%s: anatomy recorded", tn);
+        if (idx < 3) {
+            TEST_CHECK(nne_synth_case(ctx, &p, 21, idx, &r2) == NNE_OK && same_image(r.dwi, r2.dwi) &&
+                           same_image(r.adc, r2.adc) && same_image(r.mask, r2.mask),
+                       "%s: not deterministic", tn);
+            nne_synth_result_free(&r2);
+            TEST_CHECK(nne_synth_case(ctx, &pp, 21, idx, &q) == NNE_OK &&
+                           q.anatomy == NNE_SYNTH_ANATOMY_PROCEDURAL &&
+                           !memcmp(q.affine, r.affine, sizeof r.affine) &&
+                           q.territory == r.territory && !same_image(q.dwi, r.dwi),
+                       "%s: procedural twin has another tissue model on the same grid", tn);
+            nne_synth_result_free(&q);
+        }
+        const int64_t X = r.dwi->dim[1], Y = r.dwi->dim[2], Z = r.dwi->dim[3];
+        for (int64_t k = 0; k < Z; k++)
+            for (int64_t j = 0; j < Y; j++)
+                for (int64_t i = 0; i < X; i++) {
+                    const int64_t v = (k * Y + j) * X + i;
+                    const int an_code = (int)r.anat->data[v] & 3;
+                    double w[3];
+                    vox_to_world((const double(*)[4])r.affine, (double)i, (double)j, (double)k, w);
+                    const double rad = sqrt(dot3t(w, w));
+                    if (r.dwi->data[v] > 0 && rad > 95) far++; /* beyond 78 x 1.08 + 14 */
+                    if (r.mask->data[v] != 0) {
+                        les++;
+                        les_bad += an_code != NNE_SYNTH_ANAT_GM && an_code != NNE_SYNTH_ANAT_WM;
+                    }
+                    if (an_code == NNE_SYNTH_ANAT_GM) {
+                        n_gm++, wrong += w[0] > 20;
+                        if (w[0] < -20 && r.mask->data[v] == 0 && r.traps->data[v] == 0)
+                            adc_gm += (double)r.adc->data[v], na_gm++;
+                    } else if (an_code == NNE_SYNTH_ANAT_WM) {
+                        n_wm++, wrong += w[0] < -20;
+                        if (w[0] > 20 && r.mask->data[v] == 0 && r.traps->data[v] == 0)
+                            adc_wm += (double)r.adc->data[v], na_wm++;
+                    } else if (an_code == NNE_SYNTH_ANAT_CSF) {
+                        n_csf++, wrong += rad > R_CSF * 1.08 + 14 + 4;
+                    }
+                }
+        nne_synth_result_free(&r);
+    }
+    TEST_CHECK(n_gm > 1000 && n_wm > 1000 && n_csf > 50, "tissue voxels: GM %lld WM %lld CSF %lld",
+               (long long)n_gm, (long long)n_wm, (long long)n_csf);
+    TEST_CHECK(wrong == 0 && far == 0, "%lld voxels with tissue where the maps have another, "
+               "%lld brain voxels outside the maps' brain", (long long)wrong, (long long)far);
+    TEST_CHECK(les > 100 && les_bad == 0, "%lld lesion voxels, %lld not in GM/WM", (long long)les,
+               (long long)les_bad);
+    adc_gm /= (double)(na_gm ? na_gm : 1), adc_wm /= (double)(na_wm ? na_wm : 1);
+    TEST_CHECK(na_gm > 500 && na_wm > 500 && adc_gm > 0.78 && adc_gm < 0.92 && adc_wm > 0.63 &&
+                   adc_wm < 0.77,
+               "ADC of the maps' GM %.3f (%lld voxels), WM %.3f (%lld): expected 0.80-0.90, "
+               "0.65-0.75", adc_gm, (long long)na_gm, adc_wm, (long long)na_wm);
+
+    /* CLI: --anatomy writes the maps' provenance into the manifest; bad DIRs are refused. */
+    if (cli) {
+        char out[600], man_path[700];
+        snprintf(out, sizeof out, "%s/anat_cli", tmp);
+        const char *a1[] = {"synth", "-n", "2", "-o", out, "--size", "small", "--seed", "5",
+                            "--anatomy", dir, "-q", NULL};
+        TEST_CHECK(cli_run(cli, a1) == 0, "synth --anatomy: %s", cli_err);
+        snprintf(man_path, sizeof man_path, "%s/manifest/synth_0002.json", out);
+        cJSON *man = NULL;
+        if (nne_json_read_file(ctx, man_path, &man) == NNE_OK) {
+            cJSON *a = cJSON_GetObjectItem(man, "anatomy"), *h = cJSON_GetObjectItem(man, "anatomy_sha256");
+            cJSON *wm = cJSON_GetObjectItem(h, "wm");
+            TEST_CHECK(cJSON_IsString(a) && !strcmp(a->valuestring, "mni152_2009") &&
+                           cJSON_IsString(wm) && !strcmp(wm->valuestring, nne_synth_anatomy_sha256(an, 2)),
+                       "manifest anatomy and sha256");
+            cJSON *ml = cJSON_GetObjectItem(man, "lesion_ml");
+            nne_image *mk = NULL;
+            snprintf(path, sizeof path, "%s/labelsTr/synth_0002.nii.gz", out);
+            if (cJSON_IsNumber(ml) && nne_image_read(ctx, path, &mk) == NNE_OK) {
+                int64_t cnt = 0, n = nne_image_n_voxels(mk);
+                for (int64_t v = 0; v < n; v++) cnt += mk->data[v] != 0;
+                double vv = mk->pixdim[1] * mk->pixdim[2] * mk->pixdim[3];
+                TEST_NEAR(ml->valuedouble, (double)cnt * vv / 1000, 1e-6 * (1 + ml->valuedouble));
+            } else {
+                TEST_CHECK(0, "manifest lesion_ml / mask: %s", nne_ctx_last_error(ctx));
+            }
+            nne_image_free(mk);
+        } else {
+            TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+        }
+        cJSON_Delete(man);
+        write_maps(dir, 1);
+        TEST_CHECK(cli_run(cli, a1) != 0 && strstr(cli_err, "not on one grid"),
+                   "synth --anatomy with maps on different grids: %s", cli_err);
+        write_maps(dir, 3);
+        TEST_CHECK(cli_run(cli, a1) != 0 && strstr(cli_err, "mni_gm.nii.gz"),
+                   "synth --anatomy without the GM map: %s", cli_err);
+    }
+    nne_synth_anatomy_free(an);
+}
+
 int main(void) {
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = 1;
@@ -636,6 +876,7 @@ int main(void) {
             TEST_CHECK(0, "mkdtemp");
         } else {
             test_cli(tmp);
+            test_anatomy(tmp);
             rm_rf(tmp);
         }
     }
