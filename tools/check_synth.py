@@ -20,11 +20,14 @@ checks that
   - the FLAIR has the manifest's own geometry (`flair.affine`, `flair.shape`,
     `flair.spacing`), not the DWI grid, the same storage, and is dark where the DWI grid
     shows CSF (ADC > 2.5), compared with normal tissue, at the same world points (nearest
-    FLAIR voxel through the two affines).
+    FLAIR voxel through the two affines),
+  - `anatomy` is "procedural" or "mni152_2009"; for the latter `anatomy_sha256` holds the
+    sha256 of the t1/gm/wm maps, compared with the files of --anatomy MAPS_DIR when given.
 Prints one line per case and exits 1 if anything fails. Not part of `make test` (needs
-nibabel: build/venv/bin/python tools/check_synth.py DIR).
+nibabel: build/venv/bin/python tools/check_synth.py DIR [--anatomy MAPS_DIR]).
 """
 import glob
+import hashlib
 import json
 import os
 import sys
@@ -82,10 +85,19 @@ def flair_at(flair, src_affine, shape, sel):
     return data[f[ok, 0], f[ok, 1], f[ok, 2]]
 
 
-def check(root, man_path):
+def check(root, man_path, maps_sha):
     man = json.load(open(man_path))
     cid = man["case"]
     errs = []
+    anat = man.get("anatomy")
+    if anat not in ("procedural", "mni152_2009"):
+        errs.append(f"anatomy {anat!r}, expected procedural or mni152_2009")
+    elif anat == "mni152_2009":
+        got = man.get("anatomy_sha256", {})
+        for t in ("t1", "gm", "wm"):
+            h = got.get(t, "")
+            if len(h) != 64 or (maps_sha and h != maps_sha[t]):
+                errs.append(f"anatomy_sha256.{t} {h!r} does not match the {t} map")
     p_dwi, p_adc, p_msk, p_flair = case_paths(root, cid)
     imgs = [nib.load(p) for p in (p_dwi, p_adc, p_msk)]
     aff = np.array(man["affine"], dtype=np.float64)
@@ -143,20 +155,27 @@ def check(root, man_path):
             extra = f" FLAIR {tuple(fl.shape)}"
     elif p_flair is not None and os.path.exists(p_flair):
         errs.append("FLAIR file not in the manifest")
-    print(f"{'FAIL' if errs else 'ok  '} {cid}: {man['territory']:15s} {man['lesion_ml']:8.2f} mL "
+    print(f"{'FAIL' if errs else 'ok  '} {cid}: {anat or '?':11s} {man['territory']:15s} "
+          f"{man['lesion_ml']:8.2f} mL "
           f"{tuple(imgs[0].shape)} {man['storage']:7s} traps={man['traps']}{extra}"
           + "".join("\n    " + e for e in errs))
     return not errs
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: check_synth.py DIR")
-    root = sys.argv[1]
+    args = sys.argv[1:]
+    maps_sha = None
+    if len(args) == 3 and args[1] == "--anatomy":
+        maps_sha = {t: hashlib.sha256(open(os.path.join(args[2], f"mni_{t}.nii.gz"), "rb")
+                                      .read()).hexdigest() for t in ("t1", "gm", "wm")}
+        args = args[:1]
+    if len(args) != 1:
+        sys.exit("usage: check_synth.py DIR [--anatomy MAPS_DIR]")
+    root = args[0]
     mans = sorted(glob.glob(os.path.join(root, "manifest", "*.json")))
     if not mans:
         sys.exit(f"{root}: no manifest/*.json")
-    ok = [check(root, m) for m in mans]
+    ok = [check(root, m, maps_sha) for m in mans]
     print(f"{sum(ok)}/{len(ok)} cases ok")
     sys.exit(0 if all(ok) else 1)
 
