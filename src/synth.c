@@ -67,6 +67,7 @@
 #define N_SUB 8      /* most sub-samples per voxel (2x2x2)                     */
 #define N_BRAIN_BLOBS 3 /* procedural brain: cerebrum, cerebellum, brainstem   */
 #define SULC_HALF 0.8 /* mm: half-width of a sulcus' CSF sheet                 */
+#define LES_CSF_MAX 0.25 /* maps: no lesion where CSF is this fraction or more  */
 #define INT16_TOP 32000.0 /* largest stored value of an int16 image              */
 
 /* Phantom point q -> template point m = q + MAPS_OFF (mm). The phantom's cerebrum spans
@@ -106,6 +107,7 @@ typedef struct site {
     int fossa; /* 0 cerebrum / outside, NNE_SYNTH_FOSSA_CEREBELLUM or _BRAINSTEM      */
     int vent;  /* lateral ventricle holding the point, or -1                         */
     int sulc;  /* sulcus whose CSF sheet or grey lining holds the point, or -1       */
+    double csf; /* maps: CSF fraction of the point (0 for the procedural brain)       */
 } site;
 
 typedef struct phantom {
@@ -213,7 +215,7 @@ static int far_outside(const phantom *ph, const double q[3], double reach) {
 
 /* Tissue label at phantom point q; *st tells which structure holds it. */
 static int tissue(const phantom *ph, const double q[3], site *st) {
-    st->fossa = 0, st->vent = st->sulc = -1;
+    st->fossa = 0, st->vent = st->sulc = -1, st->csf = 0;
     double e = ell(&CEREBRUM, q);
     if (e >= 1) {
         double ec = ell(&CEREBELLUM, q);
@@ -268,7 +270,7 @@ static int tissue_maps(const phantom *ph, const double q[3], site *st, double f[
     nne_synth_anatomy_sample(ph->maps, m, fr);
     f[T_CSF] = fr[0], f[T_GM] = fr[1], f[T_WM] = fr[2];
     f[T_BG] = 1 - (fr[0] + fr[1] + fr[2]);
-    st->fossa = 0, st->vent = st->sulc = -1;
+    st->fossa = 0, st->vent = st->sulc = -1, st->csf = fr[0];
     if (fr[0] + fr[1] + fr[2] < 0.5) return T_BG;
     int lab = fr[1] >= fr[2] ? T_GM : T_WM;
     if (fr[0] > f[lab]) lab = T_CSF;
@@ -307,13 +309,15 @@ static int seed_allows(const phantom *ph, int e, const double q[3], const site *
 }
 
 /* The smallest size parameter t at which phantom point q (of tissue `lab`, site st) joins
- * the lesion; HUGE_VAL if never. The lesion at t is {q : lesion_t(q) < t}, so it grows
+ * the lesion; HUGE_VAL if never (not GM/WM, or with the maps a CSF fraction of LES_CSF_MAX
+ * or more: the lesion keeps clear of CSF partial volume). The lesion at t is
+ * {q : lesion_t(q) < t}, so it grows
  * monotonically with t and the volume can be fitted by ranking these thresholds.
  * Cones (MCA/ACA/PCA): the half-angle grows as alpha_max (0.15 + 0.85 t) (1 + irregularity/4)
  * and the inner radius shrinks as (1 - t) d0_max. Blobs: semi-axes scale with t (1 + irr/5),
  * so a blob point joins at t = sqrt(ell) / f0 with f0 in [0.8, 1.2]. */
 static double lesion_t(const phantom *ph, const double q[3], int lab, const site *st) {
-    if (lab != T_GM && lab != T_WM) return HUGE_VAL;
+    if ((lab != T_GM && lab != T_WM) || st->csf >= LES_CSF_MAX) return HUGE_VAL;
     if (is_blob_territory(ph->terr)) {
         double best = HUGE_VAL;
         for (int e = 0; e < ph->n_emb; e++) {

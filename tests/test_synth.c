@@ -764,6 +764,11 @@ static void test_anatomy(const char *tmp) {
             continue;
         }
         check_result(&r, tn);
+        double mc[4];
+        if (r.lesion_voxels >= 10 && lesion_contrast(&r, r.mask, 1, 2, mc) > 0)
+            TEST_CHECK(mc[0] > 1.2 * mc[2] && mc[1] < 0.95 * mc[3],
+                       "%s: lesion DWI %.1f ADC %.3f vs around %.1f %.3f", tn, mc[0], mc[1],
+                       mc[2], mc[3]);
         TEST_CHECK(r.anatomy == NNE_SYNTH_ANATOMY_MAPS &&
                        !strcmp(r.anatomy_sha256[1], nne_synth_anatomy_sha256(an, 1)),
                    "%s: anatomy recorded", tn);
