@@ -952,7 +952,8 @@ static void mix_maps(const phantom *ph, const probe *pr, double *dwi, double *ad
     const double *f = pr->f;
     *dwi = f[T_CSF] * ph->dwi0[T_CSF] * cd +
            (f[T_GM] * ph->dwi0[T_GM] + f[T_WM] * ph->dwi0[T_WM]) * td;
-    *adc = f[T_CSF] * ph->adc[T_CSF] * ca + (f[T_GM] * ph->adc[T_GM] + f[T_WM] * ph->adc[T_WM]) * ta;
+    *adc = f[T_CSF] * ph->adc[T_CSF] * ca +
+           (f[T_GM] * ph->adc[T_GM] + f[T_WM] * ph->adc[T_WM]) * ta;
 }
 
 /* Samples DWI, ADC, mask, traps and anat (img[0..4], zero-filled) of grid sm. */
@@ -1142,11 +1143,13 @@ static void place_on_maps(phantom *ph, const nne_synth_anatomy *maps) {
     }
     ph->brain[0] = &ph->maps_hull, ph->n_brain = 1, ph->cerebrum = &ph->maps_hull;
     const double s = ph->side, o = -ph->side;
-    if (ph->terr == NNE_SYNTH_TERR_MCA) ph->apex[0] += s * 4, ph->apex[1] += 14, ph->apex[2] -= 10;
+    if (ph->terr == NNE_SYNTH_TERR_MCA)
+        ph->apex[0] += s * 4, ph->apex[1] += 14, ph->apex[2] -= 10;
     if (ph->terr == NNE_SYNTH_TERR_ACA) ph->apex[1] += 10;
     if (ph->terr == NNE_SYNTH_TERR_POSTERIOR)
         for (int e = 0; e < ph->n_emb; e++)
-            if (ph->emb_site[e] == NNE_SYNTH_FOSSA_BRAINSTEM) ph->emb[e].c[1] += 10, ph->emb[e].c[2] += 15;
+            if (ph->emb_site[e] == NNE_SYNTH_FOSSA_BRAINSTEM)
+                ph->emb[e].c[1] += 10, ph->emb[e].c[2] += 15;
     if (ph->art_kind == ART_VENTRICLE) {
         ph->art_blob = (blob){{o * 13 - MAPS_OFF[0], -12 - MAPS_OFF[1], 16 - MAPS_OFF[2]},
                               {10, 30, 14}};
@@ -1155,7 +1158,8 @@ static void place_on_maps(phantom *ph, const nne_synth_anatomy *maps) {
         double t = 0;
         for (int i = 0; i < 3; i++) t += (u[i] / CEREBRUM.r[i]) * (u[i] / CEREBRUM.r[i]);
         t = 0.95 / sqrt(t); /* just inside the phantom's cerebral surface along u */
-        for (int i = 0; i < 3; i++) ph->art_blob.c[i] = CEREBRUM.c[i] + t * u[i], ph->art_blob.r[i] = 12;
+        for (int i = 0; i < 3; i++)
+            ph->art_blob.c[i] = CEREBRUM.c[i] + t * u[i], ph->art_blob.r[i] = 12;
     }
 }
 

@@ -773,7 +773,8 @@ static void test_anatomy(const char *tmp) {
                        !strcmp(r.anatomy_sha256[1], nne_synth_anatomy_sha256(an, 1)),
                    "%s: anatomy recorded", tn);
         if (idx < 3) {
-            TEST_CHECK(nne_synth_case(ctx, &p, 21, idx, &r2) == NNE_OK && same_image(r.dwi, r2.dwi) &&
+            TEST_CHECK(nne_synth_case(ctx, &p, 21, idx, &r2) == NNE_OK &&
+                           same_image(r.dwi, r2.dwi) &&
                            same_image(r.adc, r2.adc) && same_image(r.mask, r2.mask),
                        "%s: not deterministic", tn);
             nne_synth_result_free(&r2);
@@ -834,10 +835,12 @@ static void test_anatomy(const char *tmp) {
         snprintf(man_path, sizeof man_path, "%s/manifest/synth_0002.json", out);
         cJSON *man = NULL;
         if (nne_json_read_file(ctx, man_path, &man) == NNE_OK) {
-            cJSON *a = cJSON_GetObjectItem(man, "anatomy"), *h = cJSON_GetObjectItem(man, "anatomy_sha256");
+            cJSON *a = cJSON_GetObjectItem(man, "anatomy");
+            cJSON *h = cJSON_GetObjectItem(man, "anatomy_sha256");
             cJSON *wm = cJSON_GetObjectItem(h, "wm");
             TEST_CHECK(cJSON_IsString(a) && !strcmp(a->valuestring, "mni152_2009") &&
-                           cJSON_IsString(wm) && !strcmp(wm->valuestring, nne_synth_anatomy_sha256(an, 2)),
+                           cJSON_IsString(wm) &&
+                           !strcmp(wm->valuestring, nne_synth_anatomy_sha256(an, 2)),
                        "manifest anatomy and sha256");
             cJSON *ml = cJSON_GetObjectItem(man, "lesion_ml");
             nne_image *mk = NULL;

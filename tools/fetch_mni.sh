@@ -45,13 +45,15 @@ sha() { sha256sum "$1" | cut -d ' ' -f 1; }
     printf '{\n'
     printf '  "source": "PyPI wheel %s (pip download nilearn --no-deps)",\n' "$(basename "$WHEEL")"
     printf '  "wheel_sha256": "%s",\n' "$(sha "$WHEEL")"
-    printf '  "template": "MNI ICBM152 2009a nonlinear symmetric (McConnell Brain Imaging Centre)",\n'
+    printf '  "template": "MNI ICBM152 2009a nonlinear symmetric'
+    printf ' (McConnell Brain Imaging Centre)",\n'
     printf '  "maps": {\n'
     sep=,
     for t in t1 gm wm; do
         [ $t = wm ] && sep=
-        printf '    "mni_%s.nii.gz": {"member": "%s/mni_icbm152_%s_tal_nlin_sym_09a_converted.nii.gz", "sha256": "%s"}%s\n' \
-            "$t" "$SRC" "$t" "$(sha "$DIR/mni_$t.nii.gz")" "$sep"
+        member=$SRC/mni_icbm152_${t}_tal_nlin_sym_09a_converted.nii.gz
+        printf '    "mni_%s.nii.gz": {"member": "%s", "sha256": "%s"}%s\n' \
+            "$t" "$member" "$(sha "$DIR/mni_$t.nii.gz")" "$sep"
     done
     printf '  }\n}\n'
 } >"$TMP/SOURCE.json"
