@@ -134,8 +134,9 @@ ARM_CC      ?= aarch64-linux-gnu-gcc
 ARM_BUILD   := $(BUILD)/arm64
 ARM_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(WARN) -static \
                -Iinclude -Isrc -Itests
-ARM_OPS_SRC := src/conv3d.c src/convt3d.c src/instnorm.c src/act.c src/softmax.c src/cpu.c \
-               src/threadpool.c src/alloc.c src/status.c src/arch/generic.c src/arch/arm_neon.c
+ARM_OPS_SRC := src/conv3d.c src/conv3d_wino.c src/convt3d.c src/instnorm.c src/act.c \
+               src/softmax.c src/cpu.c src/threadpool.c src/alloc.c src/status.c \
+               src/arch/generic.c src/arch/arm_neon.c
 
 test-arm64:
 	@sh scripts/install-deps.sh --arm64

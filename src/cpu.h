@@ -19,6 +19,65 @@
  * packing in conv3d.c is ISA independent; AVX2 holds a block in one register, NEON in two). */
 #define NNE_CONV_OCB 8
 
+/* Winograd F(2x2x2, 3x3x3) (src/conv3d_wino.c). A tile is 2x2x2 outputs computed from a
+ * 4x4x4 input patch; its transform has NNE_WINO_NPOS = 64 positions p = (pd * 4 + ph) * 4 + pw.
+ * Tiles are handled in groups of NNE_WINO_GT consecutive tiles along w (one tile row); the
+ * transform kernels work on one group (the group's tiles are the vector lanes), the GEMM on
+ * blocks of whole groups. Transformed weights are packed in blocks of NNE_WINO_OCR output
+ * channels: u[p][oc / OCR][ic][oc % OCR]. Both constants are the same for every ISA, so the
+ * weight transform and the buffer layouts are ISA independent. */
+#define NNE_WINO_NPOS 64
+#define NNE_WINO_GT 8
+#define NNE_WINO_OCR 4
+
+/* Input transform of one tile group, V = (B^T x B^T x B^T) d per channel, with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ * applied along w, then h, then d. Tile l of the group (l < NNE_WINO_GT) reads the input
+ * patch z0..z0+3, y0..y0+3, x0+2l..x0+2l+3; voxels outside [0,d) x [0,h) x [0,w) are zero
+ * (padding), so lanes past the last tile of a row transform zeros. Writes
+ *   v[p * v_ps + c * v_cs + l]   for p < 64, c < nc, l < NNE_WINO_GT. */
+typedef struct nne_wino_in {
+    float *v;          /* [64][nc][..] transformed group: position stride v_ps, channel v_cs */
+    int64_t v_ps, v_cs;
+    const float *src;  /* input [nc][d][h][w] (channel 0)                                    */
+    int64_t src_cs;    /* channel stride (d * h * w)                                         */
+    int64_t nc;        /* channels                                                           */
+    int64_t d, h, w;   /* input size                                                         */
+    int64_t z0, y0, x0; /* input corner of tile 0's patch (2 tz - 1, ...; may be -1)         */
+} nne_wino_in;
+
+/* Output transform of one tile group, Y = (A^T x A^T x A^T) M + bias per channel, with
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * applied along w, then h, then d: reads m[p * m_ps + c * m_cs + l] and writes the 2x2x2
+ * outputs of tile l at dst[c * dst_cs + ((z0 + a) * h + y0 + b) * w + x0 + 2 l + e] for the
+ * voxels inside [0,d) x [0,h) x [0,w) only (nothing else is written). */
+typedef struct nne_wino_out {
+    float *dst;        /* output [nc][d][h][w] (channel 0)                                   */
+    int64_t dst_cs;    /* channel stride (d * h * w)                                         */
+    const float *m;    /* [64][nc][..] transform-domain results of the group                 */
+    int64_t m_ps, m_cs;
+    const float *bias; /* [nc], never NULL                                                   */
+    int64_t nc;        /* channels                                                           */
+    int64_t d, h, w;   /* output size                                                        */
+    int64_t z0, y0, x0; /* output corner of tile 0 (2 tz, 2 ty, 2 tx)                        */
+} nne_wino_out;
+
+/* The transform-domain products of a block of tiles, for every position p < npos:
+ *   m[p * m_ps + (b * OCR + r) * m_cs + t] = (accumulate ? that value : 0)
+ *       + sum_{ic < c_in} u[p * u_ps + b * u_bs + ic * OCR + r] * v[p * v_ps + ic * v_cs + t]
+ * for row blocks b < nb, r < NNE_WINO_OCR, tiles t < nt (a multiple of NNE_WINO_GT), summed in
+ * increasing ic. Rows of zero-padded output channels are computed like the others. */
+typedef struct nne_wino_gemm {
+    float *m;
+    int64_t m_ps, m_cs;
+    const float *u;    /* packed [p][b][ic][OCR] transformed weights                         */
+    int64_t u_ps, u_bs;
+    const float *v;    /* [p][ic][t] transformed input                                       */
+    int64_t v_ps, v_cs;
+    int64_t npos, nb, c_in, nt;
+    int accumulate;
+} nne_wino_gemm;
+
 /* One output row of a direct 3-D convolution for one block of NNE_CONV_OCB output channels:
  *   dst[o * dst_cs + x] = bias[o] + sum_{ic, kd, kh, kw} w[ic][kd][kh][kw][o] *
  *       src[ic * src_cs + kd * src_ds + kh * src_hs + x * sw + kw - pw]
@@ -86,6 +145,12 @@ typedef struct nne_kernels {
      * m_lo = (float)(mean - m_hi) so that a large mean offset does not cost precision. */
     void (*norm_apply)(float *x, int64_t n, float m_hi, float m_lo, float scale, float shift,
                        int leaky, float slope);
+
+    /* Winograd F(2x2x2, 3x3x3): input transform, transform-domain GEMM and output transform
+     * (see nne_wino_in, nne_wino_gemm, nne_wino_out). */
+    void (*wino_in)(const nne_wino_in *a);
+    void (*wino_gemm)(const nne_wino_gemm *a);
+    void (*wino_out)(const nne_wino_out *a);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

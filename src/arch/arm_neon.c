@@ -8,11 +8,15 @@
  * 8 channels (16 accumulators of the 32 vector registers); every tap loads two weight vectors
  * and broadcasts 8 input values. Tiles cover the row without overlap; tiles touching the
  * padding or the row end use per-column tap masks.
- * gemm_rows uses 6 rows x 8 columns. The per-element summation order is the same on all
+ * gemm_rows uses 6 rows x 8 columns.
+ * Winograd: a group of 8 tiles is two halves of 4 lanes; vld2q splits a row into even and odd
+ * columns and vst2q interleaves the output columns again. wino_gemm keeps 4 output channels
+ * x 24 tiles (24 accumulators) and multiplies by lane of one 4-weight vector. The per-element summation order is the same on all
  * paths (bias, then taps / k in order, fused multiply-add).
  */
 #if defined(__aarch64__)
 #include <math.h>
+#include <string.h>
 
 #include "../common.h"
 #include "../cpu.h"
@@ -360,6 +364,165 @@ static void norm_apply_neon(float *x, int64_t n, float m_hi, float m_lo, float s
     }
 }
 
+/* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
+
+#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
+
+/* Per channel and half group (4 tiles): the w transform from even/odd splits of each patch
+ * row, the h transform per plane, the d transform across planes, 64 stores. Rows outside the
+ * input are zero; rows crossing an edge go through a zero-padded copy. */
+static void wino_in_neon(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        float32x4_t pl[2][4][16]; /* [half][z][y * 4 + k] */
+        for (int i = 0; i < 4; i++) {
+            const int64_t z = a->z0 + i;
+            float32x4_t r[2][4][4]; /* [half][y][k] after the w transform */
+            for (int j = 0; j < 4; j++) {
+                const int64_t y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    for (int hf = 0; hf < 2; hf++)
+                        r[hf][j][0] = r[hf][j][1] = r[hf][j][2] = r[hf][j][3] = zero;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                const float *row;
+                float pad[WINO_ROW];
+                if (interior_x) {
+                    row = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
+                    memset(pad, 0, sizeof pad);
+                    if (xb > xa) memcpy(pad + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row = pad;
+                }
+                for (int hf = 0; hf < 2; hf++) {
+                    const float32x4x2_t p0 = vld2q_f32(row + 8 * hf);     /* columns 2l, 2l+1   */
+                    const float32x4x2_t p2 = vld2q_f32(row + 8 * hf + 2); /* columns 2l+2, 2l+3 */
+                    r[hf][j][0] = vsubq_f32(p0.val[0], p2.val[0]);
+                    r[hf][j][1] = vaddq_f32(p0.val[1], p2.val[0]);
+                    r[hf][j][2] = vsubq_f32(p2.val[0], p0.val[1]);
+                    r[hf][j][3] = vsubq_f32(p0.val[1], p2.val[1]);
+                }
+            }
+            for (int hf = 0; hf < 2; hf++)
+                for (int k = 0; k < 4; k++) { /* along h */
+                    pl[hf][i][0 * 4 + k] = vsubq_f32(r[hf][0][k], r[hf][2][k]);
+                    pl[hf][i][1 * 4 + k] = vaddq_f32(r[hf][1][k], r[hf][2][k]);
+                    pl[hf][i][2 * 4 + k] = vsubq_f32(r[hf][2][k], r[hf][1][k]);
+                    pl[hf][i][3 * 4 + k] = vsubq_f32(r[hf][1][k], r[hf][3][k]);
+                }
+        }
+        for (int hf = 0; hf < 2; hf++) {
+            float *v = a->v + c * a->v_cs + 4 * hf;
+            for (int q = 0; q < 16; q++) { /* along d; position p = i * 16 + q */
+                vst1q_f32(v + (0 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][0][q], pl[hf][2][q]));
+                vst1q_f32(v + (1 * 16 + q) * a->v_ps, vaddq_f32(pl[hf][1][q], pl[hf][2][q]));
+                vst1q_f32(v + (2 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][2][q], pl[hf][1][q]));
+                vst1q_f32(v + (3 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][1][q], pl[hf][3][q]));
+            }
+        }
+    }
+}
+
+/* GEMM register tile: 4 rows x NV q vectors of 4 tiles, by lane of the 4 packed weights. */
+#define WG_DECL(r, q) float32x4_t c##r##q = acc ? vld1q_f32(m + (r)*m_cs + 4 * (q)) : zero;
+#define WG_FMA(r, q) c##r##q = vfmaq_laneq_f32(c##r##q, v##q, uv, r);
+#define WG_STORE(r, q) vst1q_f32(m + (r)*m_cs + 4 * (q), c##r##q);
+#define WG_Q(M, r) M(r, 0) M(r, 1)
+#define WG_Q4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
+#define WG_Q6(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4) M(r, 5)
+#define WG_R2(M) WG_Q(M, 0) WG_Q(M, 1) WG_Q(M, 2) WG_Q(M, 3)
+#define WG_R4(M) WG_Q4(M, 0) WG_Q4(M, 1) WG_Q4(M, 2) WG_Q4(M, 3)
+#define WG_R6(M) WG_Q6(M, 0) WG_Q6(M, 1) WG_Q6(M, 2) WG_Q6(M, 3)
+#define WG_LOADV(q) const float32x4_t v##q = vld1q_f32(vk + 4 * (q));
+#define WG_LOADV2 WG_LOADV(0) WG_LOADV(1)
+#define WG_LOADV4 WG_LOADV2 WG_LOADV(2) WG_LOADV(3)
+#define WG_LOADV6 WG_LOADV4 WG_LOADV(4) WG_LOADV(5)
+#define WINO_GEMM_TILE_FN(name, REPV, LOADV)                                                       \
+    static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,         \
+                     int64_t c_in, int acc) {                                                      \
+        const float32x4_t zero = vdupq_n_f32(0.0f);                                                \
+        REPV(WG_DECL)                                                                              \
+        for (int64_t ic = 0; ic < c_in; ic++) {                                                    \
+            const float *vk = v + ic * v_cs;                                                       \
+            const float32x4_t uv = vld1q_f32(u + ic * NNE_WINO_OCR);                               \
+            LOADV                                                                                  \
+            REPV(WG_FMA)                                                                           \
+        }                                                                                          \
+        REPV(WG_STORE)                                                                             \
+    }
+WINO_GEMM_TILE_FN(wino_tile4x24, WG_R6, WG_LOADV6)
+WINO_GEMM_TILE_FN(wino_tile4x16, WG_R4, WG_LOADV4)
+WINO_GEMM_TILE_FN(wino_tile4x8, WG_R2, WG_LOADV2)
+
+/* Per position and row block, the tiles in chunks of 24 (then 16 or 8). */
+static void wino_gemm_neon(const nne_wino_gemm *a) {
+    for (int64_t p = 0; p < a->npos; p++) {
+        const float *v = a->v + p * a->v_ps;
+        for (int64_t b = 0; b < a->nb; b++) {
+            float *m = a->m + p * a->m_ps + b * NNE_WINO_OCR * a->m_cs;
+            const float *u = a->u + p * a->u_ps + b * a->u_bs;
+            int64_t t = 0;
+            for (; t + 24 <= a->nt; t += 24)
+                wino_tile4x24(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            if (a->nt - t == 16)
+                wino_tile4x16(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            else if (a->nt - t == 8)
+                wino_tile4x8(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+        }
+    }
+}
+
+/* Per channel and half group: reduce the 64 positions along w, h, d, add the bias, store the
+ * 2 x 2 rows of 8 voxels per half with their columns re-interleaved (clipped at the edges). */
+static void wino_out_neon(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0);
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float32x4_t bias = vdupq_n_f32(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        float rows[2][2][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
+        for (int hf = 0; hf < 2; hf++) {
+            const float *m = a->m + c * a->m_cs + 4 * hf;
+            float32x4_t t[4][4][2]; /* [z][y][k] after the w and h transforms */
+            for (int i = 0; i < 4; i++) {
+                float32x4_t r[4][2];
+                for (int j = 0; j < 4; j++) {
+                    const float *q = m + (i * 16 + j * 4) * a->m_ps;
+                    const float32x4_t m0 = vld1q_f32(q), m1 = vld1q_f32(q + a->m_ps);
+                    const float32x4_t m2 = vld1q_f32(q + 2 * a->m_ps);
+                    const float32x4_t m3 = vld1q_f32(q + 3 * a->m_ps);
+                    r[j][0] = vaddq_f32(vaddq_f32(m0, m1), m2);
+                    r[j][1] = vsubq_f32(vsubq_f32(m1, m2), m3);
+                }
+                for (int k = 0; k < 2; k++) {
+                    t[i][0][k] = vaddq_f32(vaddq_f32(r[0][k], r[1][k]), r[2][k]);
+                    t[i][1][k] = vsubq_f32(vsubq_f32(r[1][k], r[2][k]), r[3][k]);
+                }
+            }
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    float32x4x2_t y2;
+                    for (int k = 0; k < 2; k++) {
+                        const float32x4_t s =
+                            i == 0 ? vaddq_f32(vaddq_f32(t[0][j][k], t[1][j][k]), t[2][j][k])
+                                   : vsubq_f32(vsubq_f32(t[1][j][k], t[2][j][k]), t[3][j][k]);
+                        y2.val[k] = vaddq_f32(s, bias);
+                    }
+                    vst2q_f32(rows[i][j] + 8 * hf, y2);
+                }
+        }
+        for (int i = 0; i < 2 && a->z0 + i < a->d; i++)
+            for (int j = 0; j < 2 && a->y0 + j < a->h; j++)
+                memcpy(dst + ((a->z0 + i) * a->h + a->y0 + j) * a->w + a->x0, rows[i][j],
+                       (size_t)nx * sizeof(float));
+    }
+}
+
 /* NEON is architectural on AArch64: this table is always available there. */
 const nne_kernels nne_kernels_neon = {
     .name = "neon",
@@ -370,6 +533,9 @@ const nne_kernels nne_kernels_neon = {
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,
+    .wino_in = wino_in_neon,
+    .wino_gemm = wino_gemm_neon,
+    .wino_out = wino_out_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

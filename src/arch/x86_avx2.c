@@ -14,6 +14,14 @@
  * its bit in a per-tap column mask is set. Every output element sums its start value (bias,
  * or the partial sum already in dst), then taps in (ic, kd, kh, kw) order, on every path.
  *
+ * DESIGN (Winograd). The tiles of a group are the 8 lanes. wino_in loads each input row of the
+ * group's patch as 16 + 2 columns and splits them into even and odd columns (shuffle +
+ * permute), which gives the four w-taps of all 8 tiles as four vectors; the h and d
+ * transforms are then lane-wise adds. wino_out runs the inverse way and re-interleaves the two
+ * output columns of each tile into 16 consecutive voxels. wino_gemm keeps a 4 (output
+ * channels, broadcast from the packed weights) x 24 (tiles, three vectors) register tile: per
+ * input channel 3 loads + 4 broadcasts feed 12 FMAs.
+ *
  * DESIGN (gemm_rows). 6 rows (j) x 16 columns (i) of accumulators (remainder rows one at a
  * time); per k two loads of the source row and six broadcasts of weights. The column tail is
  * handled by a last tile aligned to the row end (gemm_rows never accumulates, so recomputing
@@ -21,6 +29,7 @@
  */
 #if defined(__x86_64__)
 #include <math.h>
+#include <string.h>
 
 #include "../common.h"
 #include "../cpu.h"
@@ -396,6 +405,173 @@ static void norm_apply_avx2(float *x, int64_t n, float m_hi, float m_lo, float s
     }
 }
 
+/* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
+
+/* Even and odd columns of the 16 floats at p: e = p[0, 2, .., 14], o = p[1, 3, .., 15]. */
+static inline void deinterleave16(const float *p, __m256 *e, __m256 *o) {
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | ... */
+    const __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
+    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
+
+/* Transforms channel by channel: per z plane of the patch, the 4 rows give the w transform
+ * (even/odd split) and the h transform in registers; the d transform combines the 4 planes
+ * and writes the 64 positions. Rows outside the input are zero; rows that cross the left or
+ * right edge go through a zero-padded copy. */
+static void wino_in_avx2(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        __m256 pl[4][16]; /* [z][y * 4 + k]: w and h transformed planes */
+        for (int i = 0; i < 4; i++) {
+            const int64_t z = a->z0 + i;
+            __m256 r[4][4]; /* [y][k] after the w transform */
+            for (int j = 0; j < 4; j++) {
+                const int64_t y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    r[j][0] = r[j][1] = r[j][2] = r[j][3] = zero;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                const float *row;
+                float pad[WINO_ROW]; /* zero-padded copy for rows crossing an edge */
+                if (interior_x) {
+                    row = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
+                    memset(pad, 0, sizeof pad);
+                    if (xb > xa) memcpy(pad + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row = pad;
+                }
+                __m256 e, o, e2, o2;
+                deinterleave16(row, &e, &o);      /* columns 2l, 2l + 1     */
+                deinterleave16(row + 2, &e2, &o2); /* columns 2l + 2, 2l + 3 */
+                r[j][0] = _mm256_sub_ps(e, e2);
+                r[j][1] = _mm256_add_ps(o, e2);
+                r[j][2] = _mm256_sub_ps(e2, o);
+                r[j][3] = _mm256_sub_ps(o, o2);
+            }
+            for (int k = 0; k < 4; k++) { /* along h */
+                pl[i][0 * 4 + k] = _mm256_sub_ps(r[0][k], r[2][k]);
+                pl[i][1 * 4 + k] = _mm256_add_ps(r[1][k], r[2][k]);
+                pl[i][2 * 4 + k] = _mm256_sub_ps(r[2][k], r[1][k]);
+                pl[i][3 * 4 + k] = _mm256_sub_ps(r[1][k], r[3][k]);
+            }
+        }
+        float *v = a->v + c * a->v_cs;
+        for (int q = 0; q < 16; q++) { /* along d; position p = i * 16 + q */
+            _mm256_storeu_ps(v + (0 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[0][q], pl[2][q]));
+            _mm256_storeu_ps(v + (1 * 16 + q) * a->v_ps, _mm256_add_ps(pl[1][q], pl[2][q]));
+            _mm256_storeu_ps(v + (2 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[2][q], pl[1][q]));
+            _mm256_storeu_ps(v + (3 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[1][q], pl[3][q]));
+        }
+    }
+}
+
+/* GEMM register tile: 4 rows x NV vectors of 8 tiles; accumulators are separate locals. */
+#define WG_DECL(r, q) __m256 c##r##q = acc ? _mm256_loadu_ps(m + (r)*m_cs + 8 * (q)) : zero;
+#define WG_FMA(r, q) c##r##q = _mm256_fmadd_ps(u##r, v##q, c##r##q);
+#define WG_STORE(r, q) _mm256_storeu_ps(m + (r)*m_cs + 8 * (q), c##r##q);
+#define WG_ROWS(M, q) M(0, q) M(1, q) M(2, q) M(3, q)
+#define WG_V1(M) WG_ROWS(M, 0)
+#define WG_V2(M) WG_ROWS(M, 0) WG_ROWS(M, 1)
+#define WG_V3(M) WG_ROWS(M, 0) WG_ROWS(M, 1) WG_ROWS(M, 2)
+#define WG_LOADV(q) const __m256 v##q = _mm256_loadu_ps(vk + 8 * (q));
+#define WG_LOADV1 WG_LOADV(0)
+#define WG_LOADV2 WG_LOADV(0) WG_LOADV(1)
+#define WG_LOADV3 WG_LOADV(0) WG_LOADV(1) WG_LOADV(2)
+#define WINO_GEMM_TILE_FN(name, REPV, LOADV)                                                           static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,                              int64_t c_in, int acc) {                                                              const __m256 zero = _mm256_setzero_ps();                                                           REPV(WG_DECL)                                                                                      for (int64_t ic = 0; ic < c_in; ic++) {                                                                const float *vk = v + ic * v_cs;                                                                   const float *uk = u + ic * NNE_WINO_OCR;                                                           LOADV                                                                                              const __m256 u0 = _mm256_broadcast_ss(uk + 0), u1 = _mm256_broadcast_ss(uk + 1);                   const __m256 u2 = _mm256_broadcast_ss(uk + 2), u3 = _mm256_broadcast_ss(uk + 3);                   REPV(WG_FMA)                                                                                   }                                                                                                  REPV(WG_STORE)                                                                                 }
+WINO_GEMM_TILE_FN(wino_tile4x24, WG_V3, WG_LOADV3)
+WINO_GEMM_TILE_FN(wino_tile4x16, WG_V2, WG_LOADV2)
+WINO_GEMM_TILE_FN(wino_tile4x8, WG_V1, WG_LOADV1)
+
+/* Per position and row block, the tiles in chunks of 24 (then 16 or 8). */
+static void wino_gemm_avx2(const nne_wino_gemm *a) {
+    for (int64_t p = 0; p < a->npos; p++) {
+        const float *v = a->v + p * a->v_ps;
+        for (int64_t b = 0; b < a->nb; b++) {
+            float *m = a->m + p * a->m_ps + b * NNE_WINO_OCR * a->m_cs;
+            const float *u = a->u + p * a->u_ps + b * a->u_bs;
+            int64_t t = 0;
+            for (; t + 24 <= a->nt; t += 24)
+                wino_tile4x24(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            if (a->nt - t == 16)
+                wino_tile4x16(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            else if (a->nt - t == 8)
+                wino_tile4x8(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+        }
+    }
+}
+
+/* Stores the 16 voxels (even columns e, odd columns o interleaved) of one output row from
+ * column x0, at most n of them. */
+static inline void store_row16(float *d, __m256 e, __m256 o, int64_t n) {
+    const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
+    const __m256 r0 = _mm256_permute2f128_ps(lo, hi, 0x20); /* e0 o0 e1 o1 e2 o2 e3 o3 */
+    const __m256 r1 = _mm256_permute2f128_ps(lo, hi, 0x31); /* e4 o4 .. e7 o7          */
+    if (n >= 16) {
+        _mm256_storeu_ps(d, r0);
+        _mm256_storeu_ps(d + 8, r1);
+        return;
+    }
+    float tmp[16];
+    _mm256_storeu_ps(tmp, r0);
+    _mm256_storeu_ps(tmp + 8, r1);
+    for (int64_t x = 0; x < n; x++)
+        d[x] = tmp[x];
+}
+
+/* Channel by channel: the 64 positions are reduced along w, h and d in registers, the bias
+ * added, and the 2 x 2 rows of 16 voxels stored (clipped at the volume's edges). */
+static void wino_out_avx2(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0);
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *m = a->m + c * a->m_cs;
+        __m256 t[4][4][2]; /* [z][y][k] after the w and h transforms */
+        for (int i = 0; i < 4; i++) {
+            __m256 r[4][2]; /* [y][k] after the w transform */
+            for (int j = 0; j < 4; j++) {
+                const float *q = m + (i * 16 + j * 4) * a->m_ps;
+                const __m256 m0 = _mm256_loadu_ps(q), m1 = _mm256_loadu_ps(q + a->m_ps);
+                const __m256 m2 = _mm256_loadu_ps(q + 2 * a->m_ps);
+                const __m256 m3 = _mm256_loadu_ps(q + 3 * a->m_ps);
+                r[j][0] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
+                r[j][1] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
+            }
+            for (int k = 0; k < 2; k++) {
+                t[i][0][k] = _mm256_add_ps(_mm256_add_ps(r[0][k], r[1][k]), r[2][k]);
+                t[i][1][k] = _mm256_sub_ps(_mm256_sub_ps(r[1][k], r[2][k]), r[3][k]);
+            }
+        }
+        const __m256 bias = _mm256_set1_ps(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        for (int i = 0; i < 2; i++) {
+            const int64_t z = a->z0 + i;
+            if (z >= a->d) break;
+            for (int j = 0; j < 2; j++) {
+                const int64_t y = a->y0 + j;
+                if (y >= a->h) break;
+                __m256 y2[2];
+                for (int k = 0; k < 2; k++) {
+                    const __m256 s = i == 0 ? _mm256_add_ps(_mm256_add_ps(t[0][j][k], t[1][j][k]),
+                                                            t[2][j][k])
+                                            : _mm256_sub_ps(_mm256_sub_ps(t[1][j][k], t[2][j][k]),
+                                                            t[3][j][k]);
+                    y2[k] = _mm256_add_ps(s, bias);
+                }
+                store_row16(dst + (z * a->h + y) * a->w + a->x0, y2[0], y2[1], nx);
+            }
+        }
+    }
+}
+
 /* Selected by nne_cpu_select only when the CPU reports AVX2 and FMA. */
 const nne_kernels nne_kernels_avx2 = {
     .name = "avx2",
@@ -406,6 +582,9 @@ const nne_kernels nne_kernels_avx2 = {
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
+    .wino_in = wino_in_avx2,
+    .wino_gemm = wino_gemm_avx2,
+    .wino_out = wino_out_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */
