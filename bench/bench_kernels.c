@@ -5,6 +5,11 @@
  * Shapes are the convolutions of the reference 128^3 PlainConvUNet (features 32-64-128-256-
  * 320-320, 3x3x3, stride 2 from stage 1), cut to a slab of output planes where the full level
  * would take long; GFLOP/s counts 2 FLOPs per multiply-add of the slab actually computed.
+ * Convolutions run three ways: "conv3d" is the one-shot direct path (weights packed on every
+ * call, as before prepared weights existed), "conv3d_direct" and "conv3d_wino" run weights
+ * prepared once (nne_conv3d_prep) with the direct and the Winograd F(2x2x2, 3x3x3) algorithm
+ * (stride-1 3x3x3 shapes only). All report effective GFLOP/s: the direct convolution's
+ * multiply-adds x 2 / time, so Winograd's fewer multiplications show as a higher rate.
  * Options: bench_kernels [max_threads] [isa]   (default 2 threads, every variant).
  */
 #include <stdio.h>
@@ -102,6 +107,21 @@ static void bench_conv(const conv_shape *cs, const nne_kernels *kt, nne_pool *po
     timing t;
     TIME_BEST(t, 3, nne_conv3d_fwd(pool, kt, dst, src, w, b, &d, ws));
     print_line("conv3d", cs->name, kt->name, nth, t, flops);
+    static const nne_conv3d_algo algos[2] = {NNE_CONV3D_DIRECT, NNE_CONV3D_WINO};
+    static const char *const names[2] = {"conv3d_direct", "conv3d_wino"};
+    const int k3s1 = cs->k[0] == 3 && cs->k[1] == 3 && cs->k[2] == 3 && cs->s[0] == 1 &&
+                     cs->s[1] == 1 && cs->s[2] == 1;
+    for (int a = 0; a < 2 && nne_conv3d_algo_pick(&d, 0) == NNE_CONV3D_DIRECT; a++) {
+        if (algos[a] == NNE_CONV3D_WINO && !k3s1) continue;
+        void *prep = nne_malloc(nne_conv3d_prep_bytes(&d, algos[a]));
+        void *rws = nne_malloc(nne_conv3d_run_ws_bytes(&d, algos[a], nth));
+        nne_conv3d_w pw;
+        nne_conv3d_prep(pool, &pw, &d, algos[a], w, b, prep);
+        TIME_BEST(t, 3, nne_conv3d_run(pool, kt, dst, src, &pw, &d, rws));
+        print_line(names[a], cs->name, kt->name, nth, t, flops);
+        nne_free(prep);
+        nne_free(rws);
+    }
     nne_free(src);
     nne_free(w);
     nne_free(b);
