@@ -91,11 +91,12 @@ static int is_pointwise(const nne_conv3d_desc *d) {
 #define WINO_MIN_WOUT 16
 #endif
 
-nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int allow_wino) {
+nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     if (is_pointwise(d)) return NNE_CONV3D_GEMM;
     const int k3s1 = d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3 && d->stride[0] == 1 &&
                      d->stride[1] == 1 && d->stride[2] == 1;
-    if (allow_wino && k3s1 && d->c_in >= WINO_MIN_CIN && d->out[2] >= WINO_MIN_WOUT)
+    if (k3s1 && (wino == 2 || (wino == 1 && d->c_in >= WINO_MIN_CIN &&
+                                 d->out[2] >= WINO_MIN_WOUT)))
         return NNE_CONV3D_WINO;
     return NNE_CONV3D_DIRECT;
 }

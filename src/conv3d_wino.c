@@ -49,9 +49,20 @@ typedef struct wino_plan {
     int64_t nt;            /* tile columns of V and M: WINO_NG * NNE_WINO_GT      */
     int64_t icb;           /* input channels per slice                            */
     int64_t n_ocr;         /* output channel blocks of NNE_WINO_OCR               */
-    size_t v_bytes;        /* per thread: V [64][icb][nt]                         */
-    size_t m_bytes;        /* per thread: M [64][n_ocr * OCR][nt]                 */
+    int64_t v_ps, v_cs;    /* V strides per position and channel (floats)         */
+    int64_t m_ps, m_cs;    /* M strides per position and channel (floats)         */
+    size_t v_bytes;        /* per thread: V [64][icb][nt] (position stride padded) */
+    size_t m_bytes;        /* per thread: M [64][n_ocr * OCR][nt] (same)           */
 } wino_plan;
+
+/* A position stride of at least n floats spanning an odd number of 64-byte lines: the 64
+ * positions of one tile then fall into 64 different cache sets instead of the few a stride
+ * of a power-of-two multiple of lines would give (1.5 KiB, 3 KiB, ... alias badly in L1). */
+static int64_t odd_lines(int64_t n) {
+    int64_t lines = (n + 15) / 16;
+    if (lines % 2 == 0) lines++;
+    return lines * 16;
+}
 
 static void plan_init(wino_plan *p, const nne_conv3d_desc *d) {
     NNE_ASSERT(d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3);
@@ -65,9 +76,12 @@ static void plan_init(wino_plan *p, const nne_conv3d_desc *d) {
     p->nt = (int64_t)WINO_NG * NNE_WINO_GT;
     p->icb = NNE_MIN(d->c_in, (int64_t)WINO_ICB);
     p->n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
-    p->v_bytes = nne_align_up((size_t)(NNE_WINO_NPOS * p->icb * p->nt) * sizeof(float));
-    p->m_bytes =
-        nne_align_up((size_t)(NNE_WINO_NPOS * p->n_ocr * NNE_WINO_OCR * p->nt) * sizeof(float));
+    p->v_cs = p->nt;
+    p->v_ps = odd_lines(p->icb * p->nt);
+    p->m_cs = p->nt;
+    p->m_ps = odd_lines(p->n_ocr * NNE_WINO_OCR * p->nt);
+    p->v_bytes = nne_align_up((size_t)(NNE_WINO_NPOS * p->v_ps) * sizeof(float));
+    p->m_bytes = nne_align_up((size_t)(NNE_WINO_NPOS * p->m_ps) * sizeof(float));
 }
 
 /* Floats of the transformed weights (without the bias). */
@@ -186,16 +200,16 @@ static void wino_task(void *arg, int ith, int nth) {
     nne_chunk_range(p->n_blocks, ith, nth, &lo, &hi);
 
     nne_wino_in wi;
-    wi.v_ps = p->icb * p->nt;
-    wi.v_cs = p->nt;
+    wi.v_ps = p->v_ps;
+    wi.v_cs = p->v_cs;
     wi.src_cs = ivol;
     wi.d = d->in[0];
     wi.h = d->in[1];
     wi.w = d->in[2];
     nne_wino_gemm wg;
     wg.m = m;
-    wg.m_ps = p->n_ocr * NNE_WINO_OCR * p->nt;
-    wg.m_cs = p->nt;
+    wg.m_ps = p->m_ps;
+    wg.m_cs = p->m_cs;
     wg.u_ps = p->n_ocr * d->c_in * NNE_WINO_OCR;
     wg.u_bs = d->c_in * NNE_WINO_OCR;
     wg.v = v;
@@ -204,43 +218,51 @@ static void wino_task(void *arg, int ith, int nth) {
     wg.npos = NNE_WINO_NPOS;
     wg.nb = p->n_ocr;
     nne_wino_out wo;
-    wo.dst = j->dst;
     wo.dst_cs = ovol;
     wo.m_ps = wg.m_ps;
     wo.m_cs = wg.m_cs;
-    wo.bias = j->bias;
-    wo.nc = d->c_out;
+
     wo.d = d->out[0];
     wo.h = d->out[1];
     wo.w = d->out[2];
 
+    wi.nc = 1;
+    wo.nc = 1;
     for (int64_t blk = lo; blk < hi; blk++) {
         const int64_t g0 = blk * WINO_NG;
         const int64_t ng = NNE_MIN((int64_t)WINO_NG, p->n_groups - g0);
         for (int64_t ic0 = 0; ic0 < d->c_in; ic0 += p->icb) {
-            wi.nc = NNE_MIN(p->icb, d->c_in - ic0);
-            wi.src = j->src + ic0 * ivol;
-            for (int64_t gi = 0; gi < ng; gi++) {
-                const int64_t g = g0 + gi;
-                wi.v = v + gi * NNE_WINO_GT;
-                wi.z0 = 2 * (g / (p->nty * p->ngx)) - 1;
-                wi.y0 = 2 * ((g / p->ngx) % p->nty) - 1;
-                wi.x0 = 2 * NNE_WINO_GT * (g % p->ngx) - 1;
-                j->kt->wino_in(&wi);
+            const int64_t nc = NNE_MIN(p->icb, d->c_in - ic0);
+            /* Channel by channel, the block's groups in row order: consecutive groups read
+             * neighbouring columns of the same input rows while those are still cached. */
+            for (int64_t c = 0; c < nc; c++) {
+                wi.src = j->src + (ic0 + c) * ivol;
+                for (int64_t gi = 0; gi < ng; gi++) {
+                    const int64_t g = g0 + gi;
+                    wi.v = v + c * p->v_cs + gi * NNE_WINO_GT;
+                    wi.z0 = 2 * (g / (p->nty * p->ngx)) - 1;
+                    wi.y0 = 2 * ((g / p->ngx) % p->nty) - 1;
+                    wi.x0 = 2 * NNE_WINO_GT * (g % p->ngx) - 1;
+                    j->kt->wino_in(&wi);
+                }
             }
             wg.u = j->u + ic0 * NNE_WINO_OCR;
-            wg.c_in = wi.nc;
+            wg.c_in = nc;
             wg.nt = ng * NNE_WINO_GT;
             wg.accumulate = ic0 > 0;
             j->kt->wino_gemm(&wg);
         }
-        for (int64_t gi = 0; gi < ng; gi++) {
-            const int64_t g = g0 + gi;
-            wo.m = m + gi * NNE_WINO_GT;
-            wo.z0 = 2 * (g / (p->nty * p->ngx));
-            wo.y0 = 2 * ((g / p->ngx) % p->nty);
-            wo.x0 = 2 * NNE_WINO_GT * (g % p->ngx);
-            j->kt->wino_out(&wo);
+        for (int64_t c = 0; c < d->c_out; c++) {
+            wo.dst = j->dst + c * ovol;
+            wo.bias = j->bias + c;
+            for (int64_t gi = 0; gi < ng; gi++) {
+                const int64_t g = g0 + gi;
+                wo.m = m + c * p->m_cs + gi * NNE_WINO_GT;
+                wo.z0 = 2 * (g / (p->nty * p->ngx));
+                wo.y0 = 2 * ((g / p->ngx) % p->nty);
+                wo.x0 = 2 * NNE_WINO_GT * (g % p->ngx);
+                j->kt->wino_out(&wo);
+            }
         }
     }
 }

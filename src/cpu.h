@@ -24,17 +24,22 @@
  * Tiles are handled in groups of NNE_WINO_GT consecutive tiles along w (one tile row); the
  * transform kernels work on one group (the group's tiles are the vector lanes), the GEMM on
  * blocks of whole groups. Transformed weights are packed in blocks of NNE_WINO_OCR output
- * channels: u[p][oc / OCR][ic][oc % OCR]. Both constants are the same for every ISA, so the
- * weight transform and the buffer layouts are ISA independent. */
+ * channels: u[p][oc / OCR][ic][oc % OCR]. Lane l of a group holds tile NNE_WINO_LANE_TILE(l)
+ * of the group: bits 1 and 2 of l swapped (tiles 0 1 4 5 2 3 6 7), the order in which even/odd
+ * shuffles inside 128-bit halves deliver the tiles of 16 columns, so no lane-crossing
+ * permutes are needed; the GEMM does not care about the order. All constants are the same for
+ * every ISA, so the weight transform and the buffer layouts are ISA independent. */
 #define NNE_WINO_NPOS 64
 #define NNE_WINO_GT 8
 #define NNE_WINO_OCR 4
+#define NNE_WINO_LANE_TILE(l) (((l)&1) | (((l) >> 1 & 1) << 2) | (((l) >> 2 & 1) << 1))
 
 /* Input transform of one tile group, V = (B^T x B^T x B^T) d per channel, with
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
- * applied along w, then h, then d. Tile l of the group (l < NNE_WINO_GT) reads the input
- * patch z0..z0+3, y0..y0+3, x0+2l..x0+2l+3; voxels outside [0,d) x [0,h) x [0,w) are zero
- * (padding), so lanes past the last tile of a row transform zeros. Writes
+ * applied along d, then h, then w. Tile t of the group (t < NNE_WINO_GT, in lane l with
+ * t = NNE_WINO_LANE_TILE(l)) reads the input patch z0..z0+3, y0..y0+3, x0+2t..x0+2t+3;
+ * voxels outside [0,d) x [0,h) x [0,w) are zero (padding), so tiles past the end of a row
+ * transform zeros. Writes
  *   v[p * v_ps + c * v_cs + l]   for p < 64, c < nc, l < NNE_WINO_GT. */
 typedef struct nne_wino_in {
     float *v;          /* [64][nc][..] transformed group: position stride v_ps, channel v_cs */
@@ -48,9 +53,10 @@ typedef struct nne_wino_in {
 
 /* Output transform of one tile group, Y = (A^T x A^T x A^T) M + bias per channel, with
  *   A^T = [1 1 1 0; 0 1 -1 -1]
- * applied along w, then h, then d: reads m[p * m_ps + c * m_cs + l] and writes the 2x2x2
- * outputs of tile l at dst[c * dst_cs + ((z0 + a) * h + y0 + b) * w + x0 + 2 l + e] for the
- * voxels inside [0,d) x [0,h) x [0,w) only (nothing else is written). */
+ * applied along d, then h, then w: reads m[p * m_ps + c * m_cs + l] and writes the 2x2x2
+ * outputs of tile t = NNE_WINO_LANE_TILE(l) at
+ * dst[c * dst_cs + ((z0 + a) * h + y0 + b) * w + x0 + 2 t + e] for the voxels inside
+ * [0,d) x [0,h) x [0,w) only (nothing else is written). */
 typedef struct nne_wino_out {
     float *dst;        /* output [nc][d][h][w] (channel 0)                                   */
     int64_t dst_cs;    /* channel stride (d * h * w)                                         */

@@ -53,11 +53,11 @@ typedef struct nne_conv3d_w {
                        /* (channel counts rounded up, padding zero)                           */
 } nne_conv3d_w;
 
-/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1, Winograd where it
- * is faster than the direct kernels (3x3x3 stride 1 with enough input channels and output
- * width; measured on Zen 3, see conv3d_wino.c) when `allow_wino` is non-zero, else DIRECT.
+/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; for 3x3x3 stride 1
+ * Winograd when `wino` is 2, or when it is 1 and Winograd is faster than the direct kernels
+ * (enough input channels and output width; measured on Zen 3, see conv3d.c); else DIRECT.
  * The spatial size in `d` only steers the choice: prepared weights work for any input size. */
-nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int allow_wino);
+nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
 
 /* Bytes (NNE_ALIGN aligned) nne_conv3d_prep needs for `algo` (0 for GEMM). */
 size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo);

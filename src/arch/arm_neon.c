@@ -368,63 +368,96 @@ static void norm_apply_neon(float *x, int64_t n, float m_hi, float m_lo, float s
 
 #define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
 
-/* Per channel and half group (4 tiles): the w transform from even/odd splits of each patch
- * row, the h transform per plane, the d transform across planes, 64 stores. Rows outside the
- * input are zero; rows crossing an edge go through a zero-padded copy. */
+static const float wino_zero_row[WINO_ROW]; /* the patch row of a plane or row off the volume */
+
+/* The four vectors of one patch row the w transform of half hf needs: columns 4 hf + 0-3,
+ * 4 hf + 8-11, 4 hf + 2-5, 4 hf + 10-13 (suffixes 0-3 of the name Q). */
+#define WI_LD(Q, R)                                                                                \
+    const float32x4_t Q##0 = vld1q_f32((R) + 4 * hf), Q##1 = vld1q_f32((R) + 4 * hf + 8);          \
+    const float32x4_t Q##2 = vld1q_f32((R) + 4 * hf + 2), Q##3 = vld1q_f32((R) + 4 * hf + 10);
+/* D = X OP Y over the four vectors. */
+#define WI_OP(D, X, OP, Y)                                                                         \
+    const float32x4_t D##0 = OP(X##0, Y##0), D##1 = OP(X##1, Y##1), D##2 = OP(X##2, Y##2),         \
+                      D##3 = OP(X##3, Y##3);
+/* The w transform of one d- and h-transformed row H and the stores of its four positions
+ * from P: uzp gives the even and odd columns of tiles 0 1 4 5 (half 0) or 2 3 6 7 (half 1),
+ * the lane order NNE_WINO_LANE_TILE. */
+#define WI_W(H, P)                                                                                 \
+    {                                                                                              \
+        const float32x4_t e = vuzp1q_f32(H##0, H##1), o = vuzp2q_f32(H##0, H##1);                  \
+        const float32x4_t e2 = vuzp1q_f32(H##2, H##3), o2 = vuzp2q_f32(H##2, H##3);                \
+        vst1q_f32(v + ((P) + 0) * v_ps, vsubq_f32(e, e2));                                         \
+        vst1q_f32(v + ((P) + 1) * v_ps, vaddq_f32(o, e2));                                         \
+        vst1q_f32(v + ((P) + 2) * v_ps, vsubq_f32(e2, o));                                         \
+        vst1q_f32(v + ((P) + 3) * v_ps, vsubq_f32(o, o2));                                         \
+    }
+/* Patch row J of the d-transformed plane Q = plane I1 OP plane I2. */
+#define WI_D(Q, J, I1, OP, I2)                                                                     \
+    WI_LD(Q##x, row[I1][J])                                                                        \
+    WI_LD(Q##y, row[I2][J])                                                                        \
+    WI_OP(Q, Q##x, OP, Q##y)
+/* All positions PD * 16 + ..: the d combination of two planes per row, then the h transform
+ * of those rows, each result row going through the w transform. */
+#define WI_PD(PD, I1, OP, I2)                                                                      \
+    {                                                                                              \
+        WI_D(r0, 0, I1, OP, I2)                                                                    \
+        WI_D(r2, 2, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r0, vsubq_f32, r2)                                                            \
+            WI_W(h, (PD)*16 + 0)                                                                   \
+        }                                                                                          \
+        WI_D(r1, 1, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, vaddq_f32, r2)                                                            \
+            WI_W(h, (PD)*16 + 4)                                                                   \
+        }                                                                                          \
+        {                                                                                          \
+            WI_OP(h, r2, vsubq_f32, r1)                                                            \
+            WI_W(h, (PD)*16 + 8)                                                                   \
+        }                                                                                          \
+        WI_D(r3, 3, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, vsubq_f32, r3)                                                            \
+            WI_W(h, (PD)*16 + 12)                                                                  \
+        }                                                                                          \
+    }
+
+/* Per channel: the 16 patch rows are located (input rows, the zero row off the volume,
+ * zero-padded copies for groups crossing the left or right edge), then per half group the
+ * d, h and w transforms run in registers and the 64 positions are stored directly. */
 static void wino_in_neon(const nne_wino_in *a) {
-    const int64_t x0 = a->x0;
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
     const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
-    const float32x4_t zero = vdupq_n_f32(0.0f);
+    float pad[4][4][WINO_ROW]; /* zero-padded copies of the patch rows at the edges */
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
-        float32x4_t pl[2][4][16]; /* [half][z][y * 4 + k] */
+        const float *row[4][4]; /* [z][y]: column x0 of each patch row */
         for (int i = 0; i < 4; i++) {
-            const int64_t z = a->z0 + i;
-            float32x4_t r[2][4][4]; /* [half][y][k] after the w transform */
             for (int j = 0; j < 4; j++) {
-                const int64_t y = a->y0 + j;
+                const int64_t z = a->z0 + i, y = a->y0 + j;
                 if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
-                    for (int hf = 0; hf < 2; hf++)
-                        r[hf][j][0] = r[hf][j][1] = r[hf][j][2] = r[hf][j][3] = zero;
+                    row[i][j] = wino_zero_row;
                     continue;
                 }
                 const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
-                const float *row;
-                float pad[WINO_ROW];
                 if (interior_x) {
-                    row = base + x0;
+                    row[i][j] = base + x0;
                 } else {
                     const int64_t xa = NNE_MAX(x0, (int64_t)0);
                     const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
-                    memset(pad, 0, sizeof pad);
-                    if (xb > xa) memcpy(pad + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
-                    row = pad;
-                }
-                for (int hf = 0; hf < 2; hf++) {
-                    const float32x4x2_t p0 = vld2q_f32(row + 8 * hf);     /* columns 2l, 2l+1   */
-                    const float32x4x2_t p2 = vld2q_f32(row + 8 * hf + 2); /* columns 2l+2, 2l+3 */
-                    r[hf][j][0] = vsubq_f32(p0.val[0], p2.val[0]);
-                    r[hf][j][1] = vaddq_f32(p0.val[1], p2.val[0]);
-                    r[hf][j][2] = vsubq_f32(p2.val[0], p0.val[1]);
-                    r[hf][j][3] = vsubq_f32(p0.val[1], p2.val[1]);
+                    memset(pad[i][j], 0, sizeof pad[i][j]);
+                    if (xb > xa)
+                        memcpy(pad[i][j] + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row[i][j] = pad[i][j];
                 }
             }
-            for (int hf = 0; hf < 2; hf++)
-                for (int k = 0; k < 4; k++) { /* along h */
-                    pl[hf][i][0 * 4 + k] = vsubq_f32(r[hf][0][k], r[hf][2][k]);
-                    pl[hf][i][1 * 4 + k] = vaddq_f32(r[hf][1][k], r[hf][2][k]);
-                    pl[hf][i][2 * 4 + k] = vsubq_f32(r[hf][2][k], r[hf][1][k]);
-                    pl[hf][i][3 * 4 + k] = vsubq_f32(r[hf][1][k], r[hf][3][k]);
-                }
         }
         for (int hf = 0; hf < 2; hf++) {
             float *v = a->v + c * a->v_cs + 4 * hf;
-            for (int q = 0; q < 16; q++) { /* along d; position p = i * 16 + q */
-                vst1q_f32(v + (0 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][0][q], pl[hf][2][q]));
-                vst1q_f32(v + (1 * 16 + q) * a->v_ps, vaddq_f32(pl[hf][1][q], pl[hf][2][q]));
-                vst1q_f32(v + (2 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][2][q], pl[hf][1][q]));
-                vst1q_f32(v + (3 * 16 + q) * a->v_ps, vsubq_f32(pl[hf][1][q], pl[hf][3][q]));
-            }
+            WI_PD(0, 0, vsubq_f32, 2)
+            WI_PD(1, 1, vaddq_f32, 2)
+            WI_PD(2, 2, vsubq_f32, 1)
+            WI_PD(3, 1, vsubq_f32, 3)
         }
     }
 }
@@ -478,43 +511,42 @@ static void wino_gemm_neon(const nne_wino_gemm *a) {
     }
 }
 
-/* Per channel and half group: reduce the 64 positions along w, h, d, add the bias, store the
- * 2 x 2 rows of 8 voxels per half with their columns re-interleaved (clipped at the edges). */
+/* M at position (i, j, l) of this channel and half. */
+#define WO_M(i, j, l) vld1q_f32(m + ((i)*16 + (j)*4 + (l)) * m_ps)
+
+/* Per channel, half group and output plane: the d and h reductions per w position, the w
+ * reduction and the bias; zip re-interleaves the two columns of each tile (half 0 holds
+ * tiles 0 1 4 5: columns 0-3 and 8-11; half 1 tiles 2 3 6 7: columns 4-7 and 12-15) into
+ * the group's rows, which are stored clipped to the volume. */
 static void wino_out_neon(const nne_wino_out *a) {
-    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0);
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
     for (int64_t c = 0; c < a->nc; c++) {
         const float32x4_t bias = vdupq_n_f32(a->bias[c]);
         float *dst = a->dst + c * a->dst_cs;
         float rows[2][2][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
         for (int hf = 0; hf < 2; hf++) {
             const float *m = a->m + c * a->m_cs + 4 * hf;
-            float32x4_t t[4][4][2]; /* [z][y][k] after the w and h transforms */
-            for (int i = 0; i < 4; i++) {
-                float32x4_t r[4][2];
-                for (int j = 0; j < 4; j++) {
-                    const float *q = m + (i * 16 + j * 4) * a->m_ps;
-                    const float32x4_t m0 = vld1q_f32(q), m1 = vld1q_f32(q + a->m_ps);
-                    const float32x4_t m2 = vld1q_f32(q + 2 * a->m_ps);
-                    const float32x4_t m3 = vld1q_f32(q + 3 * a->m_ps);
-                    r[j][0] = vaddq_f32(vaddq_f32(m0, m1), m2);
-                    r[j][1] = vsubq_f32(vsubq_f32(m1, m2), m3);
+            for (int i = 0; i < 2; i++) {
+                float32x4_t t[2][4]; /* [output row b][w position l] */
+                for (int l = 0; l < 4; l++) {
+                    float32x4_t q[4];
+                    for (int j = 0; j < 4; j++)
+                        q[j] = i == 0 ? vaddq_f32(vaddq_f32(WO_M(0, j, l), WO_M(1, j, l)),
+                                                  WO_M(2, j, l))
+                                      : vsubq_f32(vsubq_f32(WO_M(1, j, l), WO_M(2, j, l)),
+                                                  WO_M(3, j, l));
+                    t[0][l] = vaddq_f32(vaddq_f32(q[0], q[1]), q[2]);
+                    t[1][l] = vsubq_f32(vsubq_f32(q[1], q[2]), q[3]);
                 }
-                for (int k = 0; k < 2; k++) {
-                    t[i][0][k] = vaddq_f32(vaddq_f32(r[0][k], r[1][k]), r[2][k]);
-                    t[i][1][k] = vsubq_f32(vsubq_f32(r[1][k], r[2][k]), r[3][k]);
+                for (int j = 0; j < 2; j++) {
+                    const float32x4_t e =
+                        vaddq_f32(vaddq_f32(vaddq_f32(t[j][0], t[j][1]), t[j][2]), bias);
+                    const float32x4_t o =
+                        vaddq_f32(vsubq_f32(vsubq_f32(t[j][1], t[j][2]), t[j][3]), bias);
+                    vst1q_f32(rows[i][j] + 4 * hf, vzip1q_f32(e, o));
+                    vst1q_f32(rows[i][j] + 4 * hf + 8, vzip2q_f32(e, o));
                 }
             }
-            for (int i = 0; i < 2; i++)
-                for (int j = 0; j < 2; j++) {
-                    float32x4x2_t y2;
-                    for (int k = 0; k < 2; k++) {
-                        const float32x4_t s =
-                            i == 0 ? vaddq_f32(vaddq_f32(t[0][j][k], t[1][j][k]), t[2][j][k])
-                                   : vsubq_f32(vsubq_f32(t[1][j][k], t[2][j][k]), t[3][j][k]);
-                        y2.val[k] = vaddq_f32(s, bias);
-                    }
-                    vst2q_f32(rows[i][j] + 8 * hf, y2);
-                }
         }
         for (int i = 0; i < 2 && a->z0 + i < a->d; i++)
             for (int j = 0; j < 2 && a->y0 + j < a->h; j++)

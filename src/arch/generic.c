@@ -104,16 +104,17 @@ static void wino_bt(float o[4], float d0, float d1, float d2, float d3) {
     o[3] = d1 - d3;
 }
 
-/* One tile at a time: gather the zero-padded 4x4x4 patch, transform along w, h, d. */
+/* One tile at a time: gather the zero-padded 4x4x4 patch, transform along d, h, w. */
 static void wino_in_ref(const nne_wino_in *a) {
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
         for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
             float t[4][4][4]; /* [z][y][x] patch, then transformed in place axis by axis */
             for (int i = 0; i < 4; i++) {
                 for (int j = 0; j < 4; j++) {
                     for (int k = 0; k < 4; k++) {
-                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * l + k;
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
                         const int in = z >= 0 && z < a->d && y >= 0 && y < a->h && x >= 0 &&
                                        x < a->w;
                         t[i][j][k] = in ? s[(z * a->h + y) * a->w + x] : 0.0f;
@@ -121,20 +122,20 @@ static void wino_in_ref(const nne_wino_in *a) {
                 }
             }
             float o[4];
-            for (int i = 0; i < 4; i++) /* along w */
-                for (int j = 0; j < 4; j++) {
-                    wino_bt(o, t[i][j][0], t[i][j][1], t[i][j][2], t[i][j][3]);
-                    for (int k = 0; k < 4; k++) t[i][j][k] = o[k];
+            for (int j = 0; j < 4; j++) /* along d */
+                for (int k = 0; k < 4; k++) {
+                    wino_bt(o, t[0][j][k], t[1][j][k], t[2][j][k], t[3][j][k]);
+                    for (int i = 0; i < 4; i++) t[i][j][k] = o[i];
                 }
             for (int i = 0; i < 4; i++) /* along h */
                 for (int k = 0; k < 4; k++) {
                     wino_bt(o, t[i][0][k], t[i][1][k], t[i][2][k], t[i][3][k]);
                     for (int j = 0; j < 4; j++) t[i][j][k] = o[j];
                 }
-            for (int j = 0; j < 4; j++) /* along d */
-                for (int k = 0; k < 4; k++) {
-                    wino_bt(o, t[0][j][k], t[1][j][k], t[2][j][k], t[3][j][k]);
-                    for (int i = 0; i < 4; i++) t[i][j][k] = o[i];
+            for (int i = 0; i < 4; i++) /* along w */
+                for (int j = 0; j < 4; j++) {
+                    wino_bt(o, t[i][j][0], t[i][j][1], t[i][j][2], t[i][j][3]);
+                    for (int k = 0; k < 4; k++) t[i][j][k] = o[k];
                 }
             for (int p = 0; p < NNE_WINO_NPOS; p++)
                 a->v[p * a->v_ps + c * a->v_cs + l] = t[p / 16][(p / 4) % 4][p % 4];
@@ -166,33 +167,34 @@ static void wino_at(float o[2], float m0, float m1, float m2, float m3) {
     o[1] = m1 - m2 - m3;
 }
 
-/* One tile at a time: transform along w, h, d, add the bias, store the voxels inside. */
+/* One tile at a time: transform along d, h, w, add the bias, store the voxels inside. */
 static void wino_out_ref(const nne_wino_out *a) {
     for (int64_t c = 0; c < a->nc; c++) {
         float *dst = a->dst + c * a->dst_cs;
         for (int l = 0; l < NNE_WINO_GT; l++) {
-            float t[4][4][4], u[4][4][2], v[4][2][2], o[2];
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[4][4][4], u[2][4][4], v[2][2][4], o[2];
             for (int p = 0; p < NNE_WINO_NPOS; p++)
                 t[p / 16][(p / 4) % 4][p % 4] = a->m[p * a->m_ps + c * a->m_cs + l];
-            for (int i = 0; i < 4; i++) /* along w */
-                for (int j = 0; j < 4; j++) {
-                    wino_at(o, t[i][j][0], t[i][j][1], t[i][j][2], t[i][j][3]);
-                    u[i][j][0] = o[0];
-                    u[i][j][1] = o[1];
+            for (int j = 0; j < 4; j++) /* along d */
+                for (int k = 0; k < 4; k++) {
+                    wino_at(o, t[0][j][k], t[1][j][k], t[2][j][k], t[3][j][k]);
+                    u[0][j][k] = o[0];
+                    u[1][j][k] = o[1];
                 }
-            for (int i = 0; i < 4; i++) /* along h */
-                for (int k = 0; k < 2; k++) {
+            for (int i = 0; i < 2; i++) /* along h */
+                for (int k = 0; k < 4; k++) {
                     wino_at(o, u[i][0][k], u[i][1][k], u[i][2][k], u[i][3][k]);
                     v[i][0][k] = o[0];
                     v[i][1][k] = o[1];
                 }
-            for (int j = 0; j < 2; j++) /* along d, then bias and store */
-                for (int k = 0; k < 2; k++) {
-                    wino_at(o, v[0][j][k], v[1][j][k], v[2][j][k], v[3][j][k]);
-                    for (int i = 0; i < 2; i++) {
-                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * l + k;
+            for (int i = 0; i < 2; i++) /* along w, then bias and store */
+                for (int j = 0; j < 2; j++) {
+                    wino_at(o, v[i][j][0], v[i][j][1], v[i][j][2], v[i][j][3]);
+                    for (int k = 0; k < 2; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
                         if (z < a->d && y < a->h && x < a->w)
-                            dst[(z * a->h + y) * a->w + x] = o[i] + a->bias[c];
+                            dst[(z * a->h + y) * a->w + x] = o[k] + a->bias[c];
                     }
                 }
         }

@@ -407,77 +407,138 @@ static void norm_apply_avx2(float *x, int64_t n, float m_hi, float m_lo, float s
 
 /* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
 
-/* Even and odd columns of the 16 floats at p: e = p[0, 2, .., 14], o = p[1, 3, .., 15]. */
-static inline void deinterleave16(const float *p, __m256 *e, __m256 *o) {
-    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
-    const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)); /* a0 a2 b0 b2 | ... */
-    const __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-    *e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0)));
-    *o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0)));
+#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
+/* Groups are transformed along the row one after the other, each adding one cache line per
+ * input row (and per output row) to what the previous one touched: the transforms prefetch
+ * that line for the group WINO_PF_GROUPS ahead (the hardware prefetchers cannot follow the
+ * many row streams of a block). */
+#define WINO_PF_GROUPS 3
+#define WINO_PF_IN (WINO_ROW - 1 + 2 * NNE_WINO_GT * WINO_PF_GROUPS)
+#define WINO_PF_OUT (2 * NNE_WINO_GT * WINO_PF_GROUPS)
+
+/* The patch row of a plane or row off the volume (read with or without masks). */
+static const float wino_zero_row[WINO_ROW];
+
+/* The four vectors of one patch row the w transform needs: columns 0-7, 8-15, 2-9, 10-17
+ * (suffixes 0-3 of the name Q). */
+#define WI_LOAD(R, K, OFF)                                                                         \
+    (edge ? _mm256_maskload_ps((R) + (OFF), mk[K]) : _mm256_loadu_ps((R) + (OFF)))
+#define WI_LD(Q, R)                                                                                \
+    const __m256 Q##0 = WI_LOAD(R, 0, 0), Q##1 = WI_LOAD(R, 1, 8);                                 \
+    const __m256 Q##2 = WI_LOAD(R, 2, 2), Q##3 = WI_LOAD(R, 3, 10);
+/* D = X OP Y over the four vectors. */
+#define WI_OP(D, X, OP, Y)                                                                         \
+    const __m256 D##0 = OP(X##0, Y##0), D##1 = OP(X##1, Y##1), D##2 = OP(X##2, Y##2),              \
+                 D##3 = OP(X##3, Y##3);
+/* The w transform of one d- and h-transformed row H (four vectors) and the stores of its four
+ * positions from P. In-lane shuffles give the even and odd columns with the tiles in lane
+ * order 0 1 4 5 2 3 6 7 (NNE_WINO_LANE_TILE). */
+#define WI_W(H, P)                                                                                 \
+    {                                                                                              \
+        const __m256 e = _mm256_shuffle_ps(H##0, H##1, _MM_SHUFFLE(2, 0, 2, 0));                   \
+        const __m256 o = _mm256_shuffle_ps(H##0, H##1, _MM_SHUFFLE(3, 1, 3, 1));                   \
+        const __m256 e2 = _mm256_shuffle_ps(H##2, H##3, _MM_SHUFFLE(2, 0, 2, 0));                  \
+        const __m256 o2 = _mm256_shuffle_ps(H##2, H##3, _MM_SHUFFLE(3, 1, 3, 1));                  \
+        _mm256_storeu_ps(v + ((P) + 0) * v_ps, _mm256_sub_ps(e, e2));                              \
+        _mm256_storeu_ps(v + ((P) + 1) * v_ps, _mm256_add_ps(o, e2));                              \
+        _mm256_storeu_ps(v + ((P) + 2) * v_ps, _mm256_sub_ps(e2, o));                              \
+        _mm256_storeu_ps(v + ((P) + 3) * v_ps, _mm256_sub_ps(o, o2));                              \
+    }
+/* Patch row J of the d-transformed plane Q = plane I1 OP plane I2. */
+#define WI_D(Q, J, I1, OP, I2)                                                                     \
+    WI_LD(Q##x, row[I1][J])                                                                        \
+    WI_LD(Q##y, row[I2][J])                                                                        \
+    WI_OP(Q, Q##x, OP, Q##y)
+/* All positions PD * 16 + ..: the d combination of two planes per row, then the h transform
+ * of those rows, each result row going through the w transform. Rows are combined in the
+ * order that keeps the fewest vectors alive. */
+#define WI_PD(PD, I1, OP, I2)                                                                      \
+    {                                                                                              \
+        WI_D(r0, 0, I1, OP, I2)                                                                    \
+        WI_D(r2, 2, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r0, _mm256_sub_ps, r2)                                                        \
+            WI_W(h, (PD)*16 + 0)                                                                   \
+        }                                                                                          \
+        WI_D(r1, 1, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, _mm256_add_ps, r2)                                                        \
+            WI_W(h, (PD)*16 + 4)                                                                   \
+        }                                                                                          \
+        {                                                                                          \
+            WI_OP(h, r2, _mm256_sub_ps, r1)                                                        \
+            WI_W(h, (PD)*16 + 8)                                                                   \
+        }                                                                                          \
+        WI_D(r3, 3, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, _mm256_sub_ps, r3)                                                        \
+            WI_W(h, (PD)*16 + 12)                                                                  \
+        }                                                                                          \
+    }
+
+/* One channel: the 16 patch rows are located first (input rows; the zero row for rows off
+ * the volume), then each of the four d positions combines two planes row by row and runs
+ * the h and w transforms in registers, storing the 64 positions directly. With `edge` (a
+ * group crossing the left or right end of the rows) every load is masked to the columns
+ * inside [0, w) (mk[k] for the load at column offset 0, 8, 2, 10), so no padded copy is
+ * made; masked-off lanes are never accessed. Also prefetches, per row, the cache line the
+ * group WINO_PF_GROUPS ahead adds (wrapping to the next tile row at the row end). */
+static inline __attribute__((always_inline)) void wino_in_channel(const nne_wino_in *a,
+                                                                   const float *s, float *v,
+                                                                   const int edge,
+                                                                   const __m256i mk[4]) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int64_t w16 = (a->w + 15) / 16 * 16; /* columns of a tile row's groups */
+    const int64_t pf = x0 + WINO_PF_IN < a->w ? x0 + WINO_PF_IN : x0 + WINO_PF_IN - w16;
+    const int pf_dy = x0 + WINO_PF_IN < a->w ? 0 : 2;
+    const float *row[4][4]; /* [z][y]: column x0 of each patch row */
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            const int64_t z = a->z0 + i, y = a->y0 + j;
+            if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                row[i][j] = wino_zero_row;
+                continue;
+            }
+            const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+            if (pf >= 0 && pf < a->w && y + pf_dy < a->h)
+                _mm_prefetch((const char *)(base + pf_dy * a->w + pf), _MM_HINT_T0);
+            /* column x0 may be -1: formed as an address, only read through masks */
+            row[i][j] = (const float *)((uintptr_t)base + (uintptr_t)x0 * sizeof(float));
+        }
+    }
+    WI_PD(0, 0, _mm256_sub_ps, 2)
+    WI_PD(1, 1, _mm256_add_ps, 2)
+    WI_PD(2, 2, _mm256_sub_ps, 1)
+    WI_PD(3, 1, _mm256_sub_ps, 3)
 }
 
-#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
-
-/* Transforms channel by channel: per z plane of the patch, the 4 rows give the w transform
- * (even/odd split) and the h transform in registers; the d transform combines the 4 planes
- * and writes the 64 positions. Rows outside the input are zero; rows that cross the left or
- * right edge go through a zero-padded copy. */
 static void wino_in_avx2(const nne_wino_in *a) {
     const int64_t x0 = a->x0;
-    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
-    const __m256 zero = _mm256_setzero_ps();
+    const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
+    __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
+    static const int offs[4] = {0, 8, 2, 10};
+    for (int k = 0; k < 4; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
-        __m256 pl[4][16]; /* [z][y * 4 + k]: w and h transformed planes */
-        for (int i = 0; i < 4; i++) {
-            const int64_t z = a->z0 + i;
-            __m256 r[4][4]; /* [y][k] after the w transform */
-            for (int j = 0; j < 4; j++) {
-                const int64_t y = a->y0 + j;
-                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
-                    r[j][0] = r[j][1] = r[j][2] = r[j][3] = zero;
-                    continue;
-                }
-                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
-                const float *row;
-                float pad[WINO_ROW]; /* zero-padded copy for rows crossing an edge */
-                if (interior_x) {
-                    row = base + x0;
-                } else {
-                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
-                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
-                    memset(pad, 0, sizeof pad);
-                    if (xb > xa) memcpy(pad + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
-                    row = pad;
-                }
-                __m256 e, o, e2, o2;
-                deinterleave16(row, &e, &o);      /* columns 2l, 2l + 1     */
-                deinterleave16(row + 2, &e2, &o2); /* columns 2l + 2, 2l + 3 */
-                r[j][0] = _mm256_sub_ps(e, e2);
-                r[j][1] = _mm256_add_ps(o, e2);
-                r[j][2] = _mm256_sub_ps(e2, o);
-                r[j][3] = _mm256_sub_ps(o, o2);
-            }
-            for (int k = 0; k < 4; k++) { /* along h */
-                pl[i][0 * 4 + k] = _mm256_sub_ps(r[0][k], r[2][k]);
-                pl[i][1 * 4 + k] = _mm256_add_ps(r[1][k], r[2][k]);
-                pl[i][2 * 4 + k] = _mm256_sub_ps(r[2][k], r[1][k]);
-                pl[i][3 * 4 + k] = _mm256_sub_ps(r[1][k], r[3][k]);
-            }
-        }
         float *v = a->v + c * a->v_cs;
-        for (int q = 0; q < 16; q++) { /* along d; position p = i * 16 + q */
-            _mm256_storeu_ps(v + (0 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[0][q], pl[2][q]));
-            _mm256_storeu_ps(v + (1 * 16 + q) * a->v_ps, _mm256_add_ps(pl[1][q], pl[2][q]));
-            _mm256_storeu_ps(v + (2 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[2][q], pl[1][q]));
-            _mm256_storeu_ps(v + (3 * 16 + q) * a->v_ps, _mm256_sub_ps(pl[1][q], pl[3][q]));
-        }
+        if (edge)
+            wino_in_channel(a, s, v, 1, mk);
+        else
+            wino_in_channel(a, s, v, 0, mk);
     }
 }
 
-/* GEMM register tile: 4 rows x NV vectors of 8 tiles; accumulators are separate locals. */
+/* GEMM register tile: 4 rows x NV vectors of 8 tiles; accumulators are separate locals. Per
+ * input channel the NV tile vectors are loaded once and each row's weight is broadcast right
+ * before its NV FMAs: 12 accumulators + 3 tile vectors + 1 weight = all 16 registers, so the
+ * compiler keeps the tile vectors in registers instead of reloading them as FMA operands. */
 #define WG_DECL(r, q) __m256 c##r##q = acc ? _mm256_loadu_ps(m + (r)*m_cs + 8 * (q)) : zero;
-#define WG_FMA(r, q) c##r##q = _mm256_fmadd_ps(u##r, v##q, c##r##q);
 #define WG_STORE(r, q) _mm256_storeu_ps(m + (r)*m_cs + 8 * (q), c##r##q);
 #define WG_ROWS(M, q) M(0, q) M(1, q) M(2, q) M(3, q)
 #define WG_V1(M) WG_ROWS(M, 0)
@@ -487,10 +548,33 @@ static void wino_in_avx2(const nne_wino_in *a) {
 #define WG_LOADV1 WG_LOADV(0)
 #define WG_LOADV2 WG_LOADV(0) WG_LOADV(1)
 #define WG_LOADV3 WG_LOADV(0) WG_LOADV(1) WG_LOADV(2)
-#define WINO_GEMM_TILE_FN(name, REPV, LOADV)                                                           static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,                              int64_t c_in, int acc) {                                                              const __m256 zero = _mm256_setzero_ps();                                                           REPV(WG_DECL)                                                                                      for (int64_t ic = 0; ic < c_in; ic++) {                                                                const float *vk = v + ic * v_cs;                                                                   const float *uk = u + ic * NNE_WINO_OCR;                                                           LOADV                                                                                              const __m256 u0 = _mm256_broadcast_ss(uk + 0), u1 = _mm256_broadcast_ss(uk + 1);                   const __m256 u2 = _mm256_broadcast_ss(uk + 2), u3 = _mm256_broadcast_ss(uk + 3);                   REPV(WG_FMA)                                                                                   }                                                                                                  REPV(WG_STORE)                                                                                 }
-WINO_GEMM_TILE_FN(wino_tile4x24, WG_V3, WG_LOADV3)
-WINO_GEMM_TILE_FN(wino_tile4x16, WG_V2, WG_LOADV2)
-WINO_GEMM_TILE_FN(wino_tile4x8, WG_V1, WG_LOADV1)
+#define WG_F1(r) c##r##0 = _mm256_fmadd_ps(ur, v0, c##r##0);
+#define WG_F2(r) WG_F1(r) c##r##1 = _mm256_fmadd_ps(ur, v1, c##r##1);
+#define WG_F3(r) WG_F2(r) c##r##2 = _mm256_fmadd_ps(ur, v2, c##r##2);
+#define WG_ROW(F, r)                                                                               \
+    {                                                                                              \
+        const __m256 ur = _mm256_broadcast_ss(uk + (r));                                           \
+        F(r)                                                                                       \
+    }
+#define WG_FMA1 WG_ROW(WG_F1, 0) WG_ROW(WG_F1, 1) WG_ROW(WG_F1, 2) WG_ROW(WG_F1, 3)
+#define WG_FMA2 WG_ROW(WG_F2, 0) WG_ROW(WG_F2, 1) WG_ROW(WG_F2, 2) WG_ROW(WG_F2, 3)
+#define WG_FMA3 WG_ROW(WG_F3, 0) WG_ROW(WG_F3, 1) WG_ROW(WG_F3, 2) WG_ROW(WG_F3, 3)
+#define WINO_GEMM_TILE_FN(name, REPV, LOADV, FMAS)                                                 \
+    static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,         \
+                     int64_t c_in, int acc) {                                                      \
+        const __m256 zero = _mm256_setzero_ps();                                                   \
+        REPV(WG_DECL)                                                                              \
+        for (int64_t ic = 0; ic < c_in; ic++) {                                                    \
+            const float *vk = v + ic * v_cs;                                                       \
+            const float *uk = u + ic * NNE_WINO_OCR;                                               \
+            LOADV                                                                                  \
+            FMAS                                                                                   \
+        }                                                                                          \
+        REPV(WG_STORE)                                                                             \
+    }
+WINO_GEMM_TILE_FN(wino_tile4x24, WG_V3, WG_LOADV3, WG_FMA3)
+WINO_GEMM_TILE_FN(wino_tile4x16, WG_V2, WG_LOADV2, WG_FMA2)
+WINO_GEMM_TILE_FN(wino_tile4x8, WG_V1, WG_LOADV1, WG_FMA1)
 
 /* Per position and row block, the tiles in chunks of 24 (then 16 or 8). */
 static void wino_gemm_avx2(const nne_wino_gemm *a) {
@@ -510,12 +594,11 @@ static void wino_gemm_avx2(const nne_wino_gemm *a) {
     }
 }
 
-/* Stores the 16 voxels (even columns e, odd columns o interleaved) of one output row from
- * column x0, at most n of them. */
+/* Stores the 16 voxels of one output row from column x0 (at most n of them): e holds the even
+ * and o the odd columns of the tiles in lane order 0 1 4 5 2 3 6 7, so the in-lane unpacks
+ * already give columns 0-7 and 8-15 in order. */
 static inline void store_row16(float *d, __m256 e, __m256 o, int64_t n) {
-    const __m256 lo = _mm256_unpacklo_ps(e, o), hi = _mm256_unpackhi_ps(e, o);
-    const __m256 r0 = _mm256_permute2f128_ps(lo, hi, 0x20); /* e0 o0 e1 o1 e2 o2 e3 o3 */
-    const __m256 r1 = _mm256_permute2f128_ps(lo, hi, 0x31); /* e4 o4 .. e7 o7          */
+    const __m256 r0 = _mm256_unpacklo_ps(e, o), r1 = _mm256_unpackhi_ps(e, o);
     if (n >= 16) {
         _mm256_storeu_ps(d, r0);
         _mm256_storeu_ps(d + 8, r1);
@@ -528,45 +611,47 @@ static inline void store_row16(float *d, __m256 e, __m256 o, int64_t n) {
         d[x] = tmp[x];
 }
 
-/* Channel by channel: the 64 positions are reduced along w, h and d in registers, the bias
- * added, and the 2 x 2 rows of 16 voxels stored (clipped at the volume's edges). */
+/* M at position (i, j, l) of this channel. */
+#define WO_M(i, j, l) _mm256_loadu_ps(m + ((i)*16 + (j)*4 + (l)) * m_ps)
+/* One w position l of both output rows (b = 0, 1) of output plane a: the d reduction of
+ * the four patch rows (a = 0: planes 0 + 1 + 2; a = 1: planes 1 - 2 - 3), then the h one. */
+#define WO_L(a, l)                                                                                 \
+    {                                                                                              \
+        __m256 q[4];                                                                               \
+        for (int j = 0; j < 4; j++)                                                                \
+            q[j] = (a) == 0 ? _mm256_add_ps(_mm256_add_ps(WO_M(0, j, l), WO_M(1, j, l)),           \
+                                            WO_M(2, j, l))                                         \
+                            : _mm256_sub_ps(_mm256_sub_ps(WO_M(1, j, l), WO_M(2, j, l)),           \
+                                            WO_M(3, j, l));                                        \
+        t0##l = _mm256_add_ps(_mm256_add_ps(q[0], q[1]), q[2]);                                    \
+        t1##l = _mm256_sub_ps(_mm256_sub_ps(q[1], q[2]), q[3]);                                    \
+    }
+
+/* Channel by channel and output plane by plane: the d and h reductions per w position keep
+ * 8 + 4 vectors alive, the w reduction, the bias and the interleaving stores follow; no
+ * intermediate buffer. Rows past the volume's end are skipped, columns clipped. */
 static void wino_out_avx2(const nne_wino_out *a) {
-    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0);
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
     for (int64_t c = 0; c < a->nc; c++) {
         const float *m = a->m + c * a->m_cs;
-        __m256 t[4][4][2]; /* [z][y][k] after the w and h transforms */
-        for (int i = 0; i < 4; i++) {
-            __m256 r[4][2]; /* [y][k] after the w transform */
-            for (int j = 0; j < 4; j++) {
-                const float *q = m + (i * 16 + j * 4) * a->m_ps;
-                const __m256 m0 = _mm256_loadu_ps(q), m1 = _mm256_loadu_ps(q + a->m_ps);
-                const __m256 m2 = _mm256_loadu_ps(q + 2 * a->m_ps);
-                const __m256 m3 = _mm256_loadu_ps(q + 3 * a->m_ps);
-                r[j][0] = _mm256_add_ps(_mm256_add_ps(m0, m1), m2);
-                r[j][1] = _mm256_sub_ps(_mm256_sub_ps(m1, m2), m3);
-            }
-            for (int k = 0; k < 2; k++) {
-                t[i][0][k] = _mm256_add_ps(_mm256_add_ps(r[0][k], r[1][k]), r[2][k]);
-                t[i][1][k] = _mm256_sub_ps(_mm256_sub_ps(r[1][k], r[2][k]), r[3][k]);
-            }
-        }
         const __m256 bias = _mm256_set1_ps(a->bias[c]);
         float *dst = a->dst + c * a->dst_cs;
-        for (int i = 0; i < 2; i++) {
-            const int64_t z = a->z0 + i;
-            if (z >= a->d) break;
-            for (int j = 0; j < 2; j++) {
-                const int64_t y = a->y0 + j;
-                if (y >= a->h) break;
-                __m256 y2[2];
-                for (int k = 0; k < 2; k++) {
-                    const __m256 s = i == 0 ? _mm256_add_ps(_mm256_add_ps(t[0][j][k], t[1][j][k]),
-                                                            t[2][j][k])
-                                            : _mm256_sub_ps(_mm256_sub_ps(t[1][j][k], t[2][j][k]),
-                                                            t[3][j][k]);
-                    y2[k] = _mm256_add_ps(s, bias);
-                }
-                store_row16(dst + (z * a->h + y) * a->w + a->x0, y2[0], y2[1], nx);
+        for (int i = 0; i < 2 && a->z0 + i < a->d; i++) {
+            __m256 t00, t01, t02, t03, t10, t11, t12, t13; /* [row b][w position l] */
+            if (i == 0) {
+                WO_L(0, 0) WO_L(0, 1) WO_L(0, 2) WO_L(0, 3)
+            } else {
+                WO_L(1, 0) WO_L(1, 1) WO_L(1, 2) WO_L(1, 3)
+            }
+            const __m256 e0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t00, t01), t02), bias);
+            const __m256 o0 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t01, t02), t03), bias);
+            const __m256 e1 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t10, t11), t12), bias);
+            const __m256 o1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t11, t12), t13), bias);
+            for (int j = 0; j < 2 && a->y0 + j < a->h; j++) {
+                float *row = dst + ((a->z0 + i) * a->h + a->y0 + j) * a->w; /* column 0 */
+                if (a->x0 + WINO_PF_OUT < a->w)
+                    _mm_prefetch((const char *)(row + a->x0 + WINO_PF_OUT), _MM_HINT_T0);
+                store_row16(row + a->x0, j == 0 ? e0 : e1, j == 0 ? o0 : o1, nx);
             }
         }
     }
