@@ -140,6 +140,16 @@ typedef struct nne_kernels {
                       int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_js,
                       const float *restrict bias, int64_t m, int64_t nk, int64_t n);
 
+    /* The rows of a transposed convolution with kernel == stride along w (convt3d.c): for
+     * groups g < m, columns i < n and taps c < s,
+     *   dst[g * dst_rs + i * s + c] = (bias ? bias[g] : 0)
+     *       + sum_k w[k * w_ks + g * w_gs + c] * src[k * src_ks + i]
+     * summed in increasing k: the s taps of one input column land side by side, so the
+     * output row is written contiguously (s = 2 has fast paths, other s work everywhere). */
+    void (*convt_rows)(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                       int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                       const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s);
+
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);
 

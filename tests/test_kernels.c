@@ -174,6 +174,43 @@ static void test_gemm_rows(const nne_kernels *kt) {
     }
 }
 
+/* convt_rows: 1..10 groups (full 3-group tiles and remainders), 1..40 input channels, 1..50
+ * columns (short rows, tails, several tiles), taps s = 1..3 (2 has the fast paths), padded
+ * strides, optional bias; the gap between rows must keep its sentinel. */
+static void test_convt_rows(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 50);
+        const int s = (int)(rnd_int(0, 2) ? 2 : rnd_int(1, 3));
+        const int64_t w_gs = s + rnd_int(0, 3), w_ks = m * w_gs + rnd_int(0, 2);
+        const int64_t src_ks = n + rnd_int(0, 3), dst_rs = n * s + rnd_int(0, 3);
+        float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
+        float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *d_ref = xmalloc((size_t)(m * dst_rs) * sizeof(float));
+        float *d_var = xmalloc((size_t)(m * dst_rs) * sizeof(float));
+        fill(w, nk * w_ks);
+        fill(src, nk * src_ks);
+        fill(bias, m);
+        fill_const(d_ref, m * dst_rs, SENTINEL);
+        fill_const(d_var, m * dst_rs, SENTINEL);
+        const float *b = rnd_int(0, 1) ? bias : NULL;
+        nne_kernels_ref.convt_rows(d_ref, dst_rs, src, src_ks, w, w_ks, w_gs, b, m, nk, n, s);
+        kt->convt_rows(d_var, dst_rs, src, src_ks, w, w_ks, w_gs, b, m, nk, n, s);
+        int sentinels = 1;
+        for (int64_t i = 0; i < m * dst_rs; i++)
+            if (i % dst_rs >= n * s && d_var[i] != SENTINEL) sentinels = 0;
+        const double e = nmse(d_var, d_ref, m * dst_rs);
+        TEST_CHECK(e <= NMSE_MAX && sentinels,
+                   "%s convt_rows m %lld nk %lld n %lld s %d: nmse %.3g sentinels %d", kt->name,
+                   (long long)m, (long long)nk, (long long)n, s, e, sentinels);
+        free(w);
+        free(src);
+        free(bias);
+        free(d_ref);
+        free(d_var);
+    }
+}
+
 /* The instance-norm kernels and LeakyReLU on 0..300 elements (all tail lengths) around
  * offsets up to +-1000: double sums to 1e-12 relative, apply step by NMSE, LeakyReLU exact. */
 static void test_elementwise(const nne_kernels *kt) {
@@ -415,6 +452,7 @@ int main(void) {
     for (int i = 0; i < n; i++) { /* ref against itself checks the harness and sentinels */
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
+        test_convt_rows(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i]);

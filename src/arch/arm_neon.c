@@ -307,6 +307,79 @@ static void gemm_rows_neon(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
+/* ---- convt_rows ------------------------------------------------------------------------ */
+
+/* 3 groups x 2 taps x 8 columns of accumulators (a: tap 0, b: tap 1; suffix 0/1: columns
+ * 0-3/4-7); vst2q interleaves the two taps into 16 consecutive outputs. */
+#define CT_DECL(g)                                                                                 \
+    float32x4_t a##g##0 = vdupq_n_f32(bias ? bias[g] : 0.0f), a##g##1 = a##g##0, b##g##0 = a##g##0, \
+                b##g##1 = a##g##0;
+#define CT_FMA(g)                                                                                  \
+    {                                                                                              \
+        const float32x4_t wa = vld1q_dup_f32(wk + (g)*w_gs), wb = vld1q_dup_f32(wk + (g)*w_gs + 1); \
+        a##g##0 = vfmaq_f32(a##g##0, wa, s0);                                                      \
+        a##g##1 = vfmaq_f32(a##g##1, wa, s1);                                                      \
+        b##g##0 = vfmaq_f32(b##g##0, wb, s0);                                                      \
+        b##g##1 = vfmaq_f32(b##g##1, wb, s1);                                                      \
+    }
+#define CT_STORE(g)                                                                                \
+    {                                                                                              \
+        const float32x4x2_t p0 = {{a##g##0, b##g##0}}, p1 = {{a##g##1, b##g##1}};                  \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i, p0);                                                   \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i + 8, p1);                                               \
+    }
+#define REP3(M) M(0) M(1) M(2)
+#define CONVT_TILE_FN(name, REP)                                                                   \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CT_DECL)                                                                               \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float32x4_t s0 = vld1q_f32(src + k * src_ks + i);                                \
+            const float32x4_t s1 = vld1q_f32(src + k * src_ks + i + 4);                            \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CT_FMA)                                                                            \
+        }                                                                                          \
+        REP(CT_STORE)                                                                              \
+    }
+CONVT_TILE_FN(convt_tile3x8, REP3)
+CONVT_TILE_FN(convt_tile1x8, REP1)
+
+/* s == 2: tiles of 3 groups x 8 columns, the last column tile aligned to the row end; rows
+ * shorter than 8 and other strides column by column. */
+static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                            int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                            const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    if (s != 2 || n < 8) {
+        for (int64_t g = 0; g < m; g++)
+            for (int64_t i = 0; i < n; i++)
+                for (int c = 0; c < s; c++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * w_gs + c], src[k * src_ks + i], acc);
+                    dst[g * dst_rs + i * s + c] = acc;
+                }
+        return;
+    }
+    for (int64_t g0 = 0; g0 < m; g0 += 3) {
+        const int gb = (int)(m - g0 < 3 ? m - g0 : 3);
+        float *d = dst + g0 * dst_rs;
+        const float *wg = w + g0 * w_gs;
+        const float *bg = bias ? bias + g0 : NULL;
+        for (int64_t i = 0;; i += 8) {
+            if (i + 8 > n) i = n - 8; /* overlap: same values recomputed */
+            if (gb == 3) {
+                convt_tile3x8(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else {
+                for (int g = 0; g < gb; g++)
+                    convt_tile1x8(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
+                                  bg ? bg + g : NULL, nk, i);
+            }
+            if (i + 8 >= n) break;
+        }
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Two float64x2 accumulators (4 floats widened per step), reduced at the end in a fixed
@@ -562,6 +635,7 @@ const nne_kernels nne_kernels_neon = {
     .leaky_relu = leaky_relu_neon,
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
+    .convt_rows = convt_rows_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,

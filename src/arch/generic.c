@@ -63,6 +63,22 @@ static void gemm_rows_ref(float *restrict dst, int64_t dst_rs, const float *rest
     }
 }
 
+/* Every output element separately: start value, then k ascending. */
+static void convt_rows_ref(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                           const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    for (int64_t g = 0; g < m; g++) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int c = 0; c < s; c++) {
+                float acc = bias ? bias[g] : 0.0f;
+                for (int64_t k = 0; k < nk; k++)
+                    acc += w[k * w_ks + g * w_gs + c] * src[k * src_ks + i];
+                dst[g * dst_rs + i * s + c] = acc;
+            }
+        }
+    }
+}
+
 /* Plain left-to-right sum in double (exact for up to 2^29 float terms of equal sign and
  * exponent range; variants may reassociate within the chunk). */
 static double sum_f64_ref(const float *x, int64_t n) {
@@ -208,6 +224,7 @@ const nne_kernels nne_kernels_ref = {
     .leaky_relu = leaky_relu_ref,
     .conv3d_row = conv3d_row_ref,
     .gemm_rows = gemm_rows_ref,
+    .convt_rows = convt_rows_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,

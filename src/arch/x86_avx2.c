@@ -342,6 +342,84 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
+/* ---- convt_rows ------------------------------------------------------------------------ */
+
+/* 3 groups x 2 taps x 16 columns of accumulators (a: tap 0, b: tap 1; suffix 0/1: columns
+ * 0-7/8-15); per k two source loads and, per group, two weight broadcasts used right away. */
+#define CT_DECL(g)                                                                                 \
+    __m256 a##g##0 = _mm256_set1_ps(bias ? bias[g] : 0.0f), a##g##1 = a##g##0, b##g##0 = a##g##0,  \
+           b##g##1 = a##g##0;
+#define CT_FMA(g)                                                                                  \
+    {                                                                                              \
+        const __m256 wa = _mm256_broadcast_ss(wk + (g)*w_gs);                                      \
+        a##g##0 = _mm256_fmadd_ps(wa, s0, a##g##0);                                                \
+        a##g##1 = _mm256_fmadd_ps(wa, s1, a##g##1);                                                \
+        const __m256 wb = _mm256_broadcast_ss(wk + (g)*w_gs + 1);                                  \
+        b##g##0 = _mm256_fmadd_ps(wb, s0, b##g##0);                                                \
+        b##g##1 = _mm256_fmadd_ps(wb, s1, b##g##1);                                                \
+    }
+/* Interleaves taps 0 and 1 of 8 columns into 16 consecutive outputs. */
+#define CT_ST2(d, x, y)                                                                            \
+    {                                                                                              \
+        const __m256 lo = _mm256_unpacklo_ps(x, y), hi = _mm256_unpackhi_ps(x, y);                 \
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));                                 \
+        _mm256_storeu_ps((d) + 8, _mm256_permute2f128_ps(lo, hi, 0x31));                           \
+    }
+#define CT_STORE(g)                                                                                \
+    CT_ST2(dst + (g)*dst_rs + 2 * i, a##g##0, b##g##0)                                             \
+    CT_ST2(dst + (g)*dst_rs + 2 * i + 16, a##g##1, b##g##1)
+#define REP3(M) M(0) M(1) M(2)
+#define CONVT_TILE_FN(name, REP)                                                                   \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CT_DECL)                                                                               \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const __m256 s0 = _mm256_loadu_ps(src + k * src_ks + i);                               \
+            const __m256 s1 = _mm256_loadu_ps(src + k * src_ks + i + 8);                           \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CT_FMA)                                                                            \
+        }                                                                                          \
+        REP(CT_STORE)                                                                              \
+    }
+CONVT_TILE_FN(convt_tile3x16, REP3)
+CONVT_TILE_FN(convt_tile1x16, REP1)
+
+/* s == 2: tiles of 3 groups x 16 columns, the last column tile aligned to the row end
+ * (recomputing identical values), rows shorter than 16 and other strides column by column. */
+static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                            int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                            const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    if (s != 2 || n < 16) {
+        for (int64_t g = 0; g < m; g++)
+            for (int64_t i = 0; i < n; i++)
+                for (int c = 0; c < s; c++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * w_gs + c], src[k * src_ks + i], acc);
+                    dst[g * dst_rs + i * s + c] = acc;
+                }
+        return;
+    }
+    for (int64_t g0 = 0; g0 < m; g0 += 3) {
+        const int gb = (int)(m - g0 < 3 ? m - g0 : 3);
+        float *d = dst + g0 * dst_rs;
+        const float *wg = w + g0 * w_gs;
+        const float *bg = bias ? bias + g0 : NULL;
+        for (int64_t i = 0;; i += 16) {
+            if (i + 16 > n) i = n - 16; /* overlap: same values recomputed */
+            if (gb == 3) {
+                convt_tile3x16(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else {
+                for (int g = 0; g < gb; g++)
+                    convt_tile1x16(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks,
+                                   w_gs, bg ? bg + g : NULL, nk, i);
+            }
+            if (i + 16 >= n) break;
+        }
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Horizontal sum of 4 doubles ((v0 + v2) + (v1 + v3)). */
@@ -664,6 +742,7 @@ const nne_kernels nne_kernels_avx2 = {
     .leaky_relu = leaky_relu_avx2,
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
+    .convt_rows = convt_rows_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
