@@ -345,12 +345,41 @@ static void gemm_rows_neon(float *restrict dst, int64_t dst_rs, const float *res
 CONVT_TILE_FN(convt_tile3x8, REP3)
 CONVT_TILE_FN(convt_tile1x8, REP1)
 
-/* s == 2: tiles of 3 groups x 8 columns, the last column tile aligned to the row end; rows
- * shorter than 8 and other strides column by column. */
+/* Narrow rows (4 input columns at the deepest level): 6 groups x 2 taps x 4 columns. */
+#define CTN_DECL(g) float32x4_t a##g = vdupq_n_f32(bias ? bias[g] : 0.0f), b##g = a##g;
+#define CTN_FMA(g)                                                                                 \
+    a##g = vfmaq_f32(a##g, vld1q_dup_f32(wk + (g)*w_gs), s0);                                      \
+    b##g = vfmaq_f32(b##g, vld1q_dup_f32(wk + (g)*w_gs + 1), s0);
+#define CTN_STORE(g)                                                                               \
+    {                                                                                              \
+        const float32x4x2_t p0 = {{a##g, b##g}};                                                   \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i, p0);                                                   \
+    }
+#define CONVT_NARROW_FN(name, REP)                                                                 \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CTN_DECL)                                                                              \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float32x4_t s0 = vld1q_f32(src + k * src_ks + i);                                \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CTN_FMA)                                                                           \
+        }                                                                                          \
+        REP(CTN_STORE)                                                                             \
+    }
+CONVT_NARROW_FN(convt_tile6x4, REP6)
+CONVT_NARROW_FN(convt_tile1x4, REP1)
+
+typedef void (*convt_tile_fn)(float *restrict, int64_t, const float *restrict, int64_t,
+                              const float *restrict, int64_t, int64_t, const float *restrict,
+                              int64_t, int64_t);
+
+/* s == 2: column tiles of 8 (3 groups) or 4 (6 groups) by the row width, the last one aligned
+ * to the row end; rows shorter than 4 and other strides column by column. */
 static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *restrict src,
                             int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
                             const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
-    if (s != 2 || n < 8) {
+    if (s != 2 || n < 4) {
         for (int64_t g = 0; g < m; g++)
             for (int64_t i = 0; i < n; i++)
                 for (int c = 0; c < s; c++) {
@@ -361,21 +390,25 @@ static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *re
                 }
         return;
     }
-    for (int64_t g0 = 0; g0 < m; g0 += 3) {
-        const int gb = (int)(m - g0 < 3 ? m - g0 : 3);
+    const int64_t nx = n >= 8 ? 8 : 4; /* columns per tile */
+    const int gt = nx == 8 ? 3 : 6;    /* groups per full tile */
+    const convt_tile_fn full = nx == 8 ? convt_tile3x8 : convt_tile6x4;
+    const convt_tile_fn one = nx == 8 ? convt_tile1x8 : convt_tile1x4;
+    for (int64_t g0 = 0; g0 < m; g0 += gt) {
+        const int gb = (int)(m - g0 < gt ? m - g0 : gt);
         float *d = dst + g0 * dst_rs;
         const float *wg = w + g0 * w_gs;
         const float *bg = bias ? bias + g0 : NULL;
-        for (int64_t i = 0;; i += 8) {
-            if (i + 8 > n) i = n - 8; /* overlap: same values recomputed */
-            if (gb == 3) {
-                convt_tile3x8(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+        for (int64_t i = 0;; i += nx) {
+            if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
+            if (gb == gt) {
+                full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
             } else {
                 for (int g = 0; g < gb; g++)
-                    convt_tile1x8(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
-                                  bg ? bg + g : NULL, nk, i);
+                    one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
+                        bg ? bg + g : NULL, nk, i);
             }
-            if (i + 8 >= n) break;
+            if (i + nx >= n) break;
         }
     }
 }

@@ -385,12 +385,64 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
 CONVT_TILE_FN(convt_tile3x16, REP3)
 CONVT_TILE_FN(convt_tile1x16, REP1)
 
-/* s == 2: tiles of 3 groups x 16 columns, the last column tile aligned to the row end
- * (recomputing identical values), rows shorter than 16 and other strides column by column. */
+/* Narrow rows (the deep levels: 8 or 4 input columns): 6 groups x 2 taps x 8 columns (one
+ * ymm each) or x 4 columns (one xmm each). */
+#define CTN_DECL(g) V a##g = SET1(bias ? bias[g] : 0.0f), b##g = a##g;
+#define CTN_FMA(g)                                                                                 \
+    a##g = FMADD(BCAST(wk + (g)*w_gs), s0, a##g);                                                  \
+    b##g = FMADD(BCAST(wk + (g)*w_gs + 1), s0, b##g);
+#define CONVT_NARROW_FN(name, REP, STORE)                                                          \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CTN_DECL)                                                                              \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const V s0 = LOAD(src + k * src_ks + i);                                               \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CTN_FMA)                                                                           \
+        }                                                                                          \
+        REP(STORE)                                                                                 \
+    }
+#define V __m256
+#define SET1 _mm256_set1_ps
+#define FMADD _mm256_fmadd_ps
+#define BCAST _mm256_broadcast_ss
+#define LOAD _mm256_loadu_ps
+#define CTN_ST8(g) CT_ST2(dst + (g)*dst_rs + 2 * i, a##g, b##g)
+CONVT_NARROW_FN(convt_tile6x8, REP6, CTN_ST8)
+CONVT_NARROW_FN(convt_tile1x8, REP1, CTN_ST8)
+#undef V
+#undef SET1
+#undef FMADD
+#undef BCAST
+#undef LOAD
+#define V __m128
+#define SET1 _mm_set1_ps
+#define FMADD _mm_fmadd_ps
+#define BCAST _mm_broadcast_ss
+#define LOAD _mm_loadu_ps
+#define CTN_ST4(g)                                                                                 \
+    _mm_storeu_ps(dst + (g)*dst_rs + 2 * i, _mm_unpacklo_ps(a##g, b##g));                          \
+    _mm_storeu_ps(dst + (g)*dst_rs + 2 * i + 4, _mm_unpackhi_ps(a##g, b##g));
+CONVT_NARROW_FN(convt_tile6x4, REP6, CTN_ST4)
+CONVT_NARROW_FN(convt_tile1x4, REP1, CTN_ST4)
+#undef V
+#undef SET1
+#undef FMADD
+#undef BCAST
+#undef LOAD
+
+typedef void (*convt_tile_fn)(float *restrict, int64_t, const float *restrict, int64_t,
+                              const float *restrict, int64_t, int64_t, const float *restrict,
+                              int64_t, int64_t);
+
+/* s == 2: column tiles of 16 (3 groups), 8 or 4 (6 groups) by the row width, the last one
+ * aligned to the row end (recomputing identical values); rows shorter than 4 and other
+ * strides column by column. */
 static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *restrict src,
                             int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
                             const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
-    if (s != 2 || n < 16) {
+    if (s != 2 || n < 4) {
         for (int64_t g = 0; g < m; g++)
             for (int64_t i = 0; i < n; i++)
                 for (int c = 0; c < s; c++) {
@@ -401,21 +453,25 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
                 }
         return;
     }
-    for (int64_t g0 = 0; g0 < m; g0 += 3) {
-        const int gb = (int)(m - g0 < 3 ? m - g0 : 3);
+    const int64_t nx = n >= 16 ? 16 : n >= 8 ? 8 : 4; /* columns per tile */
+    const int gt = nx == 16 ? 3 : 6;                   /* groups per full tile */
+    const convt_tile_fn full = nx == 16 ? convt_tile3x16 : nx == 8 ? convt_tile6x8 : convt_tile6x4;
+    const convt_tile_fn one = nx == 16 ? convt_tile1x16 : nx == 8 ? convt_tile1x8 : convt_tile1x4;
+    for (int64_t g0 = 0; g0 < m; g0 += gt) {
+        const int gb = (int)(m - g0 < gt ? m - g0 : gt);
         float *d = dst + g0 * dst_rs;
         const float *wg = w + g0 * w_gs;
         const float *bg = bias ? bias + g0 : NULL;
-        for (int64_t i = 0;; i += 16) {
-            if (i + 16 > n) i = n - 16; /* overlap: same values recomputed */
-            if (gb == 3) {
-                convt_tile3x16(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+        for (int64_t i = 0;; i += nx) {
+            if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
+            if (gb == gt) {
+                full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
             } else {
                 for (int g = 0; g < gb; g++)
-                    convt_tile1x16(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks,
-                                   w_gs, bg ? bg + g : NULL, nk, i);
+                    one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
+                        bg ? bg + g : NULL, nk, i);
             }
-            if (i + 16 >= n) break;
+            if (i + nx >= n) break;
         }
     }
 }
