@@ -117,11 +117,14 @@ typedef struct nne_ctx_params {
     const char *isa; /* kernel variant: NULL/"auto" = best available (or $NNE_ISA if set),
                         "ref" = portable reference, "avx2", "neon". Borrowed during init.   */
     const char *conv; /* convolution algorithms of models loaded with this context:
-                        NULL/"auto" = the fastest per layer (or $NNE_CONV if set), i.e.
-                        Winograd F(2x2x2,3x3x3) for most stride-1 3x3x3 layers; "direct" =
-                        direct convolution everywhere (the reference for accuracy checks);
-                        "winograd" = Winograd for every stride-1 3x3x3 layer (tests).
-                        Borrowed during init.                                                */
+                        NULL/"auto" = the default per layer (or $NNE_CONV if set): Winograd
+                        F(2x2x2,3x3x3) for the stride-1 3x3x3 layers of 16^3 voxels and
+                        more, direct convolution elsewhere; "direct" = direct convolution
+                        everywhere (the reference for accuracy checks); "winograd2" /
+                        "winograd4" = Winograd F(2x2x2,3x3x3) / F(4x4x2,3x3x3) on every
+                        stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer products, about 4x the
+                        rounding error, 2.25x the prepared weight memory). Borrowed during
+                        init.                                                                */
 } nne_ctx_params;
 
 /* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto). */

@@ -31,11 +31,14 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
         const char *env = getenv("NNE_CONV");
         conv = (env && *env) ? env : "auto";
     }
-    const int wino = !strcmp(conv, "auto") ? 1 : !strcmp(conv, "direct") ? 0
-                   : !strcmp(conv, "winograd") ? 2 : -1;
+    const int wino = !strcmp(conv, "auto")        ? 1
+                     : !strcmp(conv, "direct")    ? 0
+                     : !strcmp(conv, "winograd2") ? 2
+                     : !strcmp(conv, "winograd4") ? 3
+                                                  : -1;
     if (wino < 0) {
         nne_log(NNE_LOG_LEVEL_ERROR, "convolution algorithm '%s' is unknown (auto, direct, "
-                "winograd)", conv);
+                "winograd2, winograd4)", conv);
         return NNE_ERR_ARG;
     }
     int nth = p.n_threads;

@@ -81,24 +81,31 @@ static int is_pointwise(const nne_conv3d_desc *d) {
            d->stride[1] == 1 && d->stride[2] == 1;
 }
 
-/* Winograd pays off from this many input channels (the 2-channel first layer stays direct:
- * its input transform would cost as much as its products) and this output width (a tile
- * group covers 16 columns; narrower rows leave lanes idle). Measured with bench_kernels. */
-#ifndef WINO_MIN_CIN
-#define WINO_MIN_CIN 8
-#endif
+/* Where Winograd replaces the direct kernels by default: outputs at least 8 wide (a tile
+ * group covers 16 columns; at 4 columns three quarters of its lanes would idle and the direct
+ * kernels are as fast) and at least 16^3 voxels, so that each transformed weight (2.4x the
+ * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
+ * (most of its weights, under 2 % of its work) stay direct. The default variant is F(2x2x2):
+ * F(4x4x2) is faster still (bench_kernels) but rounds about 4x worse and needs 2.25x its
+ * weight memory, so it is opt-in (wino == 3). Measured on the development machine with
+ * bench_kernels and nnedge bench. */
 #ifndef WINO_MIN_WOUT
-#define WINO_MIN_WOUT 16
+#define WINO_MIN_WOUT 8
+#endif
+#ifndef WINO_MIN_VOXELS
+#define WINO_MIN_VOXELS 4096
 #endif
 
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     if (is_pointwise(d)) return NNE_CONV3D_GEMM;
     const int k3s1 = d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3 && d->stride[0] == 1 &&
                      d->stride[1] == 1 && d->stride[2] == 1;
-    if (k3s1 && (wino == 2 || (wino == 1 && d->c_in >= WINO_MIN_CIN &&
-                                 d->out[2] >= WINO_MIN_WOUT)))
-        return NNE_CONV3D_WINO;
-    return NNE_CONV3D_DIRECT;
+    if (!k3s1 || wino == 0) return NNE_CONV3D_DIRECT;
+    if (wino == 2) return NNE_CONV3D_WINO;
+    if (wino == 3) return NNE_CONV3D_WINO4;
+    const int64_t vox = d->out[0] * d->out[1] * d->out[2];
+    return d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS ? NNE_CONV3D_WINO
+                                                                : NNE_CONV3D_DIRECT;
 }
 
 /* Bytes of the direct algorithm's packed weights and padded bias. */
@@ -114,7 +121,8 @@ static size_t direct_ws_bytes(const nne_conv3d_desc *d, int nth) {
 size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
     switch (algo) {
     case NNE_CONV3D_DIRECT: return direct_prep_bytes(d);
-    case NNE_CONV3D_WINO: return nne_conv3d_wino_prep_bytes(d);
+    case NNE_CONV3D_WINO: return nne_conv3d_wino_prep_bytes(d, 2);
+    case NNE_CONV3D_WINO4: return nne_conv3d_wino_prep_bytes(d, 4);
     case NNE_CONV3D_GEMM: break;
     }
     return 0;
@@ -124,7 +132,8 @@ size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, i
     NNE_ASSERT(nth >= 1);
     switch (algo) {
     case NNE_CONV3D_DIRECT: return direct_ws_bytes(d, nth);
-    case NNE_CONV3D_WINO: return nne_conv3d_wino_ws_bytes(d, nth);
+    case NNE_CONV3D_WINO: return nne_conv3d_wino_ws_bytes(d, 2, nth);
+    case NNE_CONV3D_WINO4: return nne_conv3d_wino_ws_bytes(d, 4, nth);
     case NNE_CONV3D_GEMM: break;
     }
     return 0;
@@ -319,9 +328,9 @@ void nne_conv3d_prep(nne_pool *pool, nne_conv3d_w *out, const nne_conv3d_desc *d
     }
     NNE_ASSERT(mem);
     float *wp = mem;
-    if (algo == NNE_CONV3D_WINO) {
+    if (algo == NNE_CONV3D_WINO || algo == NNE_CONV3D_WINO4) {
         float *bp = NULL;
-        nne_conv3d_wino_prep(pool, mem, d, w, bias, &wp, &bp);
+        nne_conv3d_wino_prep(pool, mem, d, algo == NNE_CONV3D_WINO ? 2 : 4, w, bias, &wp, &bp);
         out->packed = wp;
         out->bias = bp;
         return;
@@ -341,9 +350,10 @@ void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const flo
         NNE_ASSERT(d->k[i] % 2 == 1 && d->pad[i] == d->k[i] / 2);
         NNE_ASSERT(pw->k[i] == d->k[i] && pw->stride[i] == d->stride[i]);
     }
-    if (pw->algo == NNE_CONV3D_WINO) {
+    if (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4) {
         NNE_ASSERT(ws);
-        nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d, ws);
+        nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d,
+                            pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws);
         return;
     }
     conv_job j = {.kt = kt, .d = d, .dst = dst, .src = src, .w = pw->w, .bias = pw->bias};

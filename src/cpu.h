@@ -68,6 +68,21 @@ typedef struct nne_wino_out {
     int64_t z0, y0, x0; /* output corner of tile 0 (2 tz, 2 ty, 2 tx)                        */
 } nne_wino_out;
 
+/* Winograd F(4x4x2, 3x3x3): tiles of 4 (d) x 4 (h) x 2 (w) outputs from 6 x 6 x 4 input
+ * patches, with NNE_WINO4_NPOS = 144 positions p = (pd * 6 + ph) * 4 + pw. Along d and h the
+ * F(4, 3) Toom-Cook matrices for the interpolation points 0, 1, -1, 1/2, -2 (more accurate
+ * than Lavin & Gray's 0, 1, -1, 2, -2: about 3x smaller worst-case rounding error in 3-D)
+ *   B4^T = [1 -3/2 -2 3/2 1 0; 0 -1 1/2 5/2 1 0; 0 1 -5/2 1/2 1 0; 0 -2 -1 2 1 0;
+ *           0 1/2 -1 -1/2 1 0; 0 1 -3/2 -2 3/2 1],
+ *   G4 = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15; 1/15 -2/15 4/15; 0 0 1],
+ *   A4^T = [1 1 1 1 1 0; 0 1 -1 1/2 -2 0; 0 1 1 1/4 4 0; 0 1 -1 1/8 -8 1],
+ * along w F(2, 3)'s. Tile groups, lane order, the GEMM and the weight packing are those of
+ * F(2x2x2): the same nne_wino_in / nne_wino_out arguments describe one group, with the
+ * patch z0..z0+5, y0..y0+5 (corner 4 tz - 1, 4 ty - 1, 16 gx - 1) and the outputs
+ * z0..z0+3, y0..y0+3, and v/m holding 144 positions. 2.25x fewer products than F(2x2x2)
+ * for a larger rounding error; see src/conv3d_wino.c. */
+#define NNE_WINO4_NPOS 144
+
 /* The transform-domain products of a block of tiles, for every position p < npos:
  *   m[p * m_ps + (b * OCR + r) * m_cs + t] = (accumulate ? that value : 0)
  *       + sum_{ic < c_in} u[p * u_ps + b * u_bs + ic * OCR + r] * v[p * v_ps + ic * v_cs + t]
@@ -167,6 +182,9 @@ typedef struct nne_kernels {
     void (*wino_in)(const nne_wino_in *a);
     void (*wino_gemm)(const nne_wino_gemm *a);
     void (*wino_out)(const nne_wino_out *a);
+    /* Winograd F(4x4x2, 3x3x3) input and output transforms (see NNE_WINO4_NPOS). */
+    void (*wino4_in)(const nne_wino_in *a);
+    void (*wino4_out)(const nne_wino_out *a);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

@@ -16,8 +16,8 @@
  * arena's peak before the real run, so the compute path cannot fail (STYLE 3.4).
  *
  * Convolution weights are prepared once at load (prepare_convs): every conv is assigned its
- * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the stride-1 3x3x3
- * layers where it is faster, direct otherwise, a GEMM for the seg head) and its weights are
+ * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the large stride-1
+ * 3x3x3 layers, direct otherwise, a GEMM for the seg head) and its weights are
  * packed or transformed into one model-owned block, so a forward never repacks weights.
  * ref: dynamic_network_architectures/architectures/unet.py PlainConvUNet.forward;
  *      building_blocks/unet_decoder.py UNetDecoder.forward (torch.cat((x, skip), 1)).
@@ -101,7 +101,9 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
                 if (mem && fo == 0)
                     nne_log(NNE_LOG_LEVEL_DEBUG, "%s stage %d conv %d: %lld -> %lld, %s", enc ?
                             "encoder" : "decoder", s, j, (long long)cin, (long long)F,
-                            algo == NNE_CONV3D_WINO ? "winograd" : "direct");
+                            algo == NNE_CONV3D_WINO    ? "winograd F(2x2x2)"
+                            : algo == NNE_CONV3D_WINO4 ? "winograd F(4x4x2)"
+                                                       : "direct");
                 if (mem) nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
                 off += nne_conv3d_prep_bytes(&d, algo);
             }

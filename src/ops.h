@@ -36,6 +36,7 @@ typedef enum nne_conv3d_algo {
     NNE_CONV3D_DIRECT = 0, /* packed direct convolution: any odd kernel, any stride          */
     NNE_CONV3D_GEMM = 1,   /* 1x1x1 stride 1: a matrix product over voxels                   */
     NNE_CONV3D_WINO = 2,   /* Winograd F(2x2x2, 3x3x3), 3x3x3 stride 1 (src/conv3d_wino.c)   */
+    NNE_CONV3D_WINO4 = 3,  /* Winograd F(4x4x2, 3x3x3), 3x3x3 stride 1: 2.25x fewer products */
 } nne_conv3d_algo;
 
 /* The weights of one convolution prepared for its algorithm by nne_conv3d_prep: views into
@@ -50,12 +51,13 @@ typedef struct nne_conv3d_w {
     const float *bias; /* GEMM: [c_out] or NULL (borrowed); else the padded bias below        */
     float *packed;     /* DIRECT: [c_out / OCB][c_in][kd][kh][kw][NNE_CONV_OCB]               */
                        /* WINO: [64][c_out / OCR][c_in][NNE_WINO_OCR] (G x G x G) g         */
+                       /* WINO4: the same with 144 positions (G4 x G4 x G) g                */
                        /* (channel counts rounded up, padding zero)                           */
 } nne_conv3d_w;
 
-/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; for 3x3x3 stride 1
- * Winograd when `wino` is 2, or when it is 1 and Winograd is faster than the direct kernels
- * (enough input channels and output width; measured on Zen 3, see conv3d.c); else DIRECT.
+/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; for 3x3x3
+ * stride 1 by `wino`: 0 DIRECT, 1 the default (WINO where the output is at least 8 wide and
+ * 16^3 voxels, else DIRECT; see conv3d.c), 2 always WINO, 3 always WINO4; DIRECT otherwise.
  * The spatial size in `d` only steers the choice: prepared weights work for any input size. */
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
 
@@ -95,13 +97,15 @@ size_t nne_conv3d_ws_bytes(const nne_conv3d_desc *d, int nth);
 void nne_conv3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                     const float *w, const float *bias, const nne_conv3d_desc *d, void *ws);
 
-/* Winograd internals (src/conv3d_wino.c), called through the functions above. */
-size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d);
-void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, const float *w,
-                          const float *bias, float **u, float **bias_p);
-size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int nth);
+/* Winograd internals (src/conv3d_wino.c), called through the functions above; `m` is the
+ * variant, outputs per tile along d and h: 2 (WINO) or 4 (WINO4). */
+size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, int m);
+void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, int m,
+                          const float *w, const float *bias, float **u, float **bias_p);
+size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth);
 void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
-                         const float *u, const float *bias_p, const nne_conv3d_desc *d, void *ws);
+                         const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
+                         void *ws);
 
 /* Transposed convolution with kernel == stride, padding 0, PyTorch weight layout
  * w [c_in, c_out, s0, s1, s2]: dst [c_out, in*stride] from src [c_in, in], plus bias [c_out]

@@ -3,9 +3,9 @@
  * dataset.json, torch.save checkpoints) written by tools/gen_golden.py from the real
  * PlainConvUNet are converted to .nne, loaded, and run; logits must match PyTorch's (float64
  * forward) within 1e-4 x logit range with identical argmax, for every kernel variant and every
- * convolution mode (direct only; Winograd on every stride-1 3x3x3 layer; the automatic
- * choice), and be bitwise identical for 1, 2 and 3 threads. The Winograd modes must also stay
- * within 1e-3 x range of the direct reference-kernel logits.
+ * convolution mode (direct only; Winograd F(2x2x2) or F(4x4x2) on every stride-1 3x3x3 layer;
+ * the automatic choice), and be bitwise identical for 1, 2 and 3 threads. The Winograd modes
+ * must also stay within 1e-3 x range of the direct reference-kernel logits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -79,7 +79,7 @@ static void run_case(const golden_case *gc, const char *tmpdir) {
 
     const nne_kernels *tabs[4];
     int ntab = nne_cpu_available(tabs, 4);
-    static const char *const convs[] = {"direct", "winograd", "auto"};
+    static const char *const convs[] = {"direct", "winograd2", "winograd4", "auto"};
     float *direct_ref = malloc(sizeof *direct_ref * (size_t)(K * vox)); /* ref isa, direct */
     for (int fold = 0; in && fold < 2 && gc->logits[fold]; fold++) {
         snprintf(p, sizeof p, "tests/golden/%s/%s", gc->topo, gc->logits[fold]);

@@ -283,11 +283,16 @@ static void test_axpy_rows(const nne_kernels *kt) {
     }
 }
 
-/* Winograd input transform of one tile group at random corners of random volumes (1..40
- * voxels per axis: groups inside, across the left/right/top/bottom edges and partly or
- * wholly outside), 1..5 channels, padded position and channel strides; every V entry against
- * the reference, the padding between strides must keep its sentinel. */
-static void test_wino_in(const nne_kernels *kt) {
+/* Winograd input transform (F(2x2x2) or F(4x4x2), `variant` 2 or 4) of one tile group at
+ * random corners of random volumes (1..40 voxels per axis: groups inside, across the
+ * left/right/top/bottom edges and partly or wholly outside), 1..5 channels, padded position
+ * and channel strides; every V entry against the reference, the padding between strides must
+ * keep its sentinel. */
+static void test_wino_in(const nne_kernels *kt, int variant) {
+    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS;
+    void (*const f_ref)(const nne_wino_in *) =
+        variant == 2 ? nne_kernels_ref.wino_in : nne_kernels_ref.wino4_in;
+    void (*const f_var)(const nne_wino_in *) = variant == 2 ? kt->wino_in : kt->wino4_in;
     for (int t = 0; t < N_TRIALS; t++) {
         nne_wino_in a;
         memset(&a, 0, sizeof a);
@@ -301,7 +306,7 @@ static void test_wino_in(const nne_kernels *kt) {
         a.src_cs = a.d * a.h * a.w + rnd_int(0, 3);
         a.v_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
         a.v_ps = a.nc * a.v_cs + rnd_int(0, 5);
-        const int64_t nsrc = a.nc * a.src_cs, nv = NNE_WINO_NPOS * a.v_ps;
+        const int64_t nsrc = a.nc * a.src_cs, nv = npos * a.v_ps;
         float *src = xmalloc((size_t)nsrc * sizeof(float));
         float *v_ref = xmalloc((size_t)nv * sizeof(float));
         float *v_var = xmalloc((size_t)nv * sizeof(float));
@@ -310,9 +315,9 @@ static void test_wino_in(const nne_kernels *kt) {
         fill_const(v_var, nv, SENTINEL);
         a.src = src;
         a.v = v_ref;
-        nne_kernels_ref.wino_in(&a);
+        f_ref(&a);
         a.v = v_var;
-        kt->wino_in(&a);
+        f_var(&a);
         int sentinels = 1;
         for (int64_t i = 0; i < nv; i++) {
             const int64_t r = i % a.v_ps;
@@ -321,9 +326,9 @@ static void test_wino_in(const nne_kernels *kt) {
         }
         const double e = nmse(v_var, v_ref, nv);
         TEST_CHECK(e <= NMSE_MAX && sentinels,
-                   "%s wino_in vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
+                   "%s wino%s_in vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d",
-                   kt->name, (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels);
         free(src);
         free(v_ref);
@@ -387,10 +392,15 @@ static void test_wino_gemm(const nne_kernels *kt) {
     }
 }
 
-/* Winograd output transform of one tile group at random tile corners of random output
- * volumes (1..40 per axis, so the group is clipped on any side), 1..5 channels; every output
- * voxel against the reference, every voxel outside the group's valid ones untouched. */
-static void test_wino_out(const nne_kernels *kt) {
+/* Winograd output transform (`variant` 2 or 4) of one tile group at random tile corners of
+ * random output volumes (1..40 per axis, so the group is clipped on any side), 1..5 channels;
+ * every output voxel against the reference, every voxel outside the group's valid ones
+ * untouched. */
+static void test_wino_out(const nne_kernels *kt, int variant) {
+    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS, te = variant;
+    void (*const f_ref)(const nne_wino_out *) =
+        variant == 2 ? nne_kernels_ref.wino_out : nne_kernels_ref.wino4_out;
+    void (*const f_var)(const nne_wino_out *) = variant == 2 ? kt->wino_out : kt->wino4_out;
     for (int t = 0; t < N_TRIALS; t++) {
         nne_wino_out a;
         memset(&a, 0, sizeof a);
@@ -398,13 +408,13 @@ static void test_wino_out(const nne_kernels *kt) {
         a.h = rnd_int(1, 9);
         a.w = rnd_int(1, 40);
         a.nc = rnd_int(1, 5);
-        a.z0 = 2 * rnd_int(0, (a.d - 1) / 2);
-        a.y0 = 2 * rnd_int(0, (a.h - 1) / 2);
+        a.z0 = te * rnd_int(0, (a.d - 1) / te);
+        a.y0 = te * rnd_int(0, (a.h - 1) / te);
         a.x0 = 2 * NNE_WINO_GT * rnd_int(0, (a.w - 1) / (2 * NNE_WINO_GT));
         a.dst_cs = a.d * a.h * a.w + rnd_int(0, 3);
         a.m_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
         a.m_ps = a.nc * a.m_cs + rnd_int(0, 5);
-        const int64_t nm = NNE_WINO_NPOS * a.m_ps, nd = a.nc * a.dst_cs;
+        const int64_t nm = npos * a.m_ps, nd = a.nc * a.dst_cs;
         float *m = xmalloc((size_t)nm * sizeof(float));
         float bias[5];
         float *d_ref = xmalloc((size_t)nd * sizeof(float));
@@ -416,23 +426,24 @@ static void test_wino_out(const nne_kernels *kt) {
         a.m = m;
         a.bias = bias;
         a.dst = d_ref;
-        nne_kernels_ref.wino_out(&a);
+        f_ref(&a);
         a.dst = d_var;
-        kt->wino_out(&a);
+        f_var(&a);
         int sentinels = 1, written = 1;
         for (int64_t i = 0; i < nd; i++) {
             const int64_t r = i % a.dst_cs;
             const int64_t z = r / (a.h * a.w), y = (r / a.w) % a.h, x = r % a.w;
-            const int inside = r < a.d * a.h * a.w && z >= a.z0 && z < a.z0 + 2 && y >= a.y0 &&
-                               y < a.y0 + 2 && x >= a.x0 && x < a.x0 + 2 * NNE_WINO_GT;
+            const int inside = r < a.d * a.h * a.w && z >= a.z0 && z < a.z0 + te &&
+                               y >= a.y0 && y < a.y0 + te && x >= a.x0 &&
+                               x < a.x0 + 2 * NNE_WINO_GT;
             if (!inside && d_var[i] != SENTINEL) sentinels = 0;
             if (inside && d_var[i] == SENTINEL) written = 0;
         }
         const double e = nmse(d_var, d_ref, nd);
         TEST_CHECK(e <= NMSE_MAX && sentinels && written,
-                   "%s wino_out vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
+                   "%s wino%s_out vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d written %d",
-                   kt->name, (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels, written);
         free(m);
         free(d_ref);
@@ -455,9 +466,11 @@ int main(void) {
         test_convt_rows(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
-        test_wino_in(tabs[i]);
+        test_wino_in(tabs[i], 2);
+        test_wino_in(tabs[i], 4);
         test_wino_gemm(tabs[i]);
-        test_wino_out(tabs[i]);
+        test_wino_out(tabs[i], 2);
+        test_wino_out(tabs[i], 4);
     }
     return TEST_SUMMARY();
 }

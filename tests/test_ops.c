@@ -262,7 +262,7 @@ static void test_conv3d_prepared(void) {
     static const int64_t cins[] = {1, 2, 3, 17, 31, 32, 33, 70};
     static const int64_t couts[] = {1, 3, 4, 5, 9, 33};
     const int k[3] = {3, 3, 3}, s1[3] = {1, 1, 1};
-    double worst_wino = 0.0, worst_direct = 0.0;
+    double worst_wino = 0.0, worst_wino4 = 0.0, worst_direct = 0.0;
     int n_cases = 0;
     for (int rep = 0; rep < 24; rep++) {
         int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 12), rnd_int(1, 21)};
@@ -285,6 +285,9 @@ static void test_conv3d_prepared(void) {
         snprintf(wn, sizeof wn, what, "wino");
         double e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO, src, w, b, ref, 1e-5, 1e-10);
         if (e > worst_wino) worst_wino = e;
+        snprintf(wn, sizeof wn, what, "wino4");
+        e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO4, src, w, b, ref, 1e-4, 1e-9);
+        if (e > worst_wino4) worst_wino4 = e;
         snprintf(wn, sizeof wn, what, "direct (prepared)");
         e = check_conv_prepared(wn, &d, NNE_CONV3D_DIRECT, src, w, b, ref, 1e-5, 1e-10);
         if (e > worst_direct) worst_direct = e;
@@ -295,8 +298,8 @@ static void test_conv3d_prepared(void) {
         nne_free(bias);
     }
     printf("  conv3d prepared: %d shapes x %d variants x %d thread counts; worst max err / "
-           "(max |ref| + 1): winograd %.3g, direct %.3g\n",
-           n_cases, n_tabs, N_POOLS, worst_wino, worst_direct);
+           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, direct %.3g\n",
+           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_direct);
 }
 
 /* ---- convt3d --------------------------------------------------------------------------- */

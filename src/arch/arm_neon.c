@@ -661,6 +661,139 @@ static void wino_out_neon(const nne_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(4x4x2, 3x3x3) ---------------------------------------------------------- */
+
+/* B4^T of six vectors (cpu.h), factored into 16 operations (t and a shared). */
+static inline void wino_bt4_neon(float32x4_t o[6], float32x4_t d0, float32x4_t d1, float32x4_t d2,
+                                 float32x4_t d3, float32x4_t d4, float32x4_t d5) {
+    const float32x4_t t = vsubq_f32(d3, d1), a = vsubq_f32(d4, d2);
+    o[0] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d0, d4), d2, 2.0f), t, 1.5f);
+    o[1] = vfmaq_n_f32(vfmaq_n_f32(vsubq_f32(d4, d1), d2, 0.5f), d3, 2.5f);
+    o[2] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d4, d1), d2, 2.5f), d3, 0.5f);
+    o[3] = vfmaq_n_f32(a, t, 2.0f);
+    o[4] = vfmsq_n_f32(a, t, 0.5f);
+    o[5] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d1, d5), d3, 2.0f), a, 1.5f);
+}
+
+/* A4^T of six vectors (cpu.h). */
+static inline void wino_at4_neon(float32x4_t o[4], float32x4_t m0, float32x4_t m1, float32x4_t m2,
+                                 float32x4_t m3, float32x4_t m4, float32x4_t m5) {
+    const float32x4_t s12 = vaddq_f32(m1, m2), d12 = vsubq_f32(m1, m2);
+    o[0] = vaddq_f32(vaddq_f32(vaddq_f32(m0, s12), m3), m4);
+    o[1] = vfmsq_n_f32(vfmaq_n_f32(d12, m3, 0.5f), m4, 2.0f);
+    o[2] = vfmaq_n_f32(vfmaq_n_f32(s12, m3, 0.25f), m4, 4.0f);
+    o[3] = vaddq_f32(vfmsq_n_f32(vfmaq_n_f32(d12, m3, 0.125f), m4, 8.0f), m5);
+}
+
+/* Per channel: the 36 patch rows located (zero rows off the volume, zero-padded copies at
+ * the left/right edges); per half group the w transform of every row into t[z][y][pw], B4^T
+ * along d in place, B4^T along h into the 144 positions. */
+static void wino4_in_neon(const nne_wino_in *a) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
+    float pad[6][6][WINO_ROW]; /* zero-padded copies of the patch rows at the edges */
+    float32x4_t t[NNE_WINO4_NPOS]; /* [z or pd][y][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        const float *row[6][6];
+        for (int i = 0; i < 6; i++) {
+            for (int j = 0; j < 6; j++) {
+                const int64_t z = a->z0 + i, y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    row[i][j] = wino_zero_row;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (interior_x) {
+                    row[i][j] = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
+                    memset(pad[i][j], 0, sizeof pad[i][j]);
+                    if (xb > xa)
+                        memcpy(pad[i][j] + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row[i][j] = pad[i][j];
+                }
+            }
+        }
+        for (int hf = 0; hf < 2; hf++) {
+            for (int i = 0; i < 6; i++) {
+                for (int j = 0; j < 6; j++) {
+                    const float *r = row[i][j] + 4 * hf;
+                    const float32x4_t q0 = vld1q_f32(r), q1 = vld1q_f32(r + 8);
+                    const float32x4_t q2 = vld1q_f32(r + 2), q3 = vld1q_f32(r + 10);
+                    const float32x4_t e = vuzp1q_f32(q0, q1), o = vuzp2q_f32(q0, q1);
+                    const float32x4_t e2 = vuzp1q_f32(q2, q3), o2 = vuzp2q_f32(q2, q3);
+                    float32x4_t *tt = t + (i * 6 + j) * 4;
+                    tt[0] = vsubq_f32(e, e2);
+                    tt[1] = vaddq_f32(o, e2);
+                    tt[2] = vsubq_f32(e2, o);
+                    tt[3] = vsubq_f32(o, o2);
+                }
+            }
+            for (int q = 0; q < 24; q++) { /* along d */
+                float32x4_t o[6];
+                wino_bt4_neon(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
+                for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
+            }
+            float *v = a->v + c * a->v_cs + 4 * hf;
+            for (int pd = 0; pd < 6; pd++) { /* along h */
+                for (int pw = 0; pw < 4; pw++) {
+                    const float32x4_t *tt = t + pd * 24 + pw;
+                    float32x4_t o[6];
+                    wino_bt4_neon(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                    for (int ph = 0; ph < 6; ph++)
+                        vst1q_f32(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
+                }
+            }
+        }
+    }
+}
+
+/* Per channel and half group: A4^T along d, then per output plane A4^T along h, the w
+ * reduction and the bias; zip re-interleaves the tile columns into the group's rows (as in
+ * wino_out_neon), stored clipped to the volume. */
+static void wino4_out_neon(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    float32x4_t t[96]; /* [a][ph][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float32x4_t bias = vdupq_n_f32(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        float rows[4][4][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
+        for (int hf = 0; hf < 2; hf++) {
+            const float *m = a->m + c * a->m_cs + 4 * hf;
+            for (int q = 0; q < 24; q++) { /* along d */
+                float32x4_t o[4];
+                wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (24 + q) * m_ps),
+                              vld1q_f32(m + (48 + q) * m_ps), vld1q_f32(m + (72 + q) * m_ps),
+                              vld1q_f32(m + (96 + q) * m_ps), vld1q_f32(m + (120 + q) * m_ps));
+                for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                float32x4_t r[4][4]; /* [output row b][pw] */
+                for (int pw = 0; pw < 4; pw++) { /* along h */
+                    const float32x4_t *tt = t + i * 24 + pw;
+                    float32x4_t o[4];
+                    wino_at4_neon(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                    for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+                }
+                for (int b = 0; b < 4; b++) { /* along w, bias */
+                    const float32x4_t e =
+                        vaddq_f32(vaddq_f32(vaddq_f32(r[b][0], r[b][1]), r[b][2]), bias);
+                    const float32x4_t o =
+                        vaddq_f32(vsubq_f32(vsubq_f32(r[b][1], r[b][2]), r[b][3]), bias);
+                    vst1q_f32(rows[i][b] + 4 * hf, vzip1q_f32(e, o));
+                    vst1q_f32(rows[i][b] + 4 * hf + 8, vzip2q_f32(e, o));
+                }
+            }
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++)
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++)
+                memcpy(dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w + a->x0, rows[i][b],
+                       (size_t)nx * sizeof(float));
+    }
+}
+
 /* NEON is architectural on AArch64: this table is always available there. */
 const nne_kernels nne_kernels_neon = {
     .name = "neon",
@@ -675,6 +808,8 @@ const nne_kernels nne_kernels_neon = {
     .wino_in = wino_in_neon,
     .wino_gemm = wino_gemm_neon,
     .wino_out = wino_out_neon,
+    .wino4_in = wino4_in_neon,
+    .wino4_out = wino4_out_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

@@ -217,6 +217,91 @@ static void wino_out_ref(const nne_wino_out *a) {
     }
 }
 
+/* F(4, 3) along d and h (points 0, 1, -1, 1/2, -2), as in cpu.h. */
+static const float wino_bt4[6][6] = {{1, -1.5f, -2, 1.5f, 1, 0}, {0, -1, 0.5f, 2.5f, 1, 0},
+                                     {0, 1, -2.5f, 0.5f, 1, 0}, {0, -2, -1, 2, 1, 0},
+                                     {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
+static const float wino_at4[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5f, -2, 0}, {0, 1, 1, 0.25f, 4, 0}, {0, 1, -1, 0.125f, -8, 1}};
+
+/* One tile at a time: the zero-padded 6x6x4 patch, B4^T along d, B4^T along h, B^T along w
+ * (each output a dot product over the axis, products and sums in order). */
+static void wino4_in_ref(const nne_wino_in *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[6][6][4], u[6][6][4];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 4; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        const int in = z >= 0 && z < a->d && y >= 0 && y < a->h && x >= 0 &&
+                                       x < a->w;
+                        t[i][j][k] = in ? s[(z * a->h + y) * a->w + x] : 0.0f;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along d */
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int i = 0; i < 6; i++) acc += wino_bt4[pd][i] * t[i][j][k];
+                        u[pd][j][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along h */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int j = 0; j < 6; j++) acc += wino_bt4[ph][j] * u[pd][j][k];
+                        t[pd][ph][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along w, then store */
+                for (int ph = 0; ph < 6; ph++) {
+                    float o[4];
+                    wino_bt(o, t[pd][ph][0], t[pd][ph][1], t[pd][ph][2], t[pd][ph][3]);
+                    for (int pw = 0; pw < 4; pw++)
+                        a->v[((pd * 6 + ph) * 4 + pw) * a->v_ps + c * a->v_cs + l] = o[pw];
+                }
+        }
+    }
+}
+
+/* One tile at a time: A4^T along d, A4^T along h, A^T along w, the bias, the voxels inside. */
+static void wino4_out_ref(const nne_wino_out *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        float *dst = a->dst + c * a->dst_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[6][6][4], u[4][6][4], v[4][4][4];
+            for (int p = 0; p < NNE_WINO4_NPOS; p++)
+                t[p / 24][(p / 4) % 6][p % 4] = a->m[p * a->m_ps + c * a->m_cs + l];
+            for (int i = 0; i < 4; i++) /* along d */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int pd = 0; pd < 6; pd++) acc += wino_at4[i][pd] * t[pd][ph][k];
+                        u[i][ph][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along h */
+                for (int j = 0; j < 4; j++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int ph = 0; ph < 6; ph++) acc += wino_at4[j][ph] * u[i][ph][k];
+                        v[i][j][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along w, then bias and store */
+                for (int j = 0; j < 4; j++) {
+                    float o[2];
+                    wino_at(o, v[i][j][0], v[i][j][1], v[i][j][2], v[i][j][3]);
+                    for (int k = 0; k < 2; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        if (z < a->d && y < a->h && x < a->w)
+                            dst[(z * a->h + y) * a->w + x] = o[k] + a->bias[c];
+                    }
+                }
+        }
+    }
+}
+
 /* The reference table: every field set, always compiled, the oracle of test_kernels.c. */
 const nne_kernels nne_kernels_ref = {
     .name = "ref",
@@ -231,4 +316,6 @@ const nne_kernels nne_kernels_ref = {
     .wino_in = wino_in_ref,
     .wino_gemm = wino_gemm_ref,
     .wino_out = wino_out_ref,
+    .wino4_in = wino4_in_ref,
+    .wino4_out = wino4_out_ref,
 };

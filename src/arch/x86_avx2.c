@@ -791,6 +791,150 @@ static void wino_out_avx2(const nne_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(4x4x2, 3x3x3) ---------------------------------------------------------- */
+
+/* B4^T of six vectors (cpu.h), factored into 16 operations (t and a shared). */
+static inline void wino_bt4_avx2(__m256 o[6], __m256 d0, __m256 d1, __m256 d2, __m256 d3,
+                                 __m256 d4, __m256 d5) {
+    const __m256 t = _mm256_sub_ps(d3, d1), a = _mm256_sub_ps(d4, d2);
+    const __m256 c2 = _mm256_set1_ps(2.0f), ch = _mm256_set1_ps(0.5f);
+    const __m256 c15 = _mm256_set1_ps(1.5f), c25 = _mm256_set1_ps(2.5f);
+    o[0] = _mm256_fmadd_ps(c15, t, _mm256_fnmadd_ps(c2, d2, _mm256_add_ps(d0, d4)));
+    o[1] = _mm256_fmadd_ps(c25, d3, _mm256_fmadd_ps(ch, d2, _mm256_sub_ps(d4, d1)));
+    o[2] = _mm256_fmadd_ps(ch, d3, _mm256_fnmadd_ps(c25, d2, _mm256_add_ps(d4, d1)));
+    o[3] = _mm256_fmadd_ps(c2, t, a);
+    o[4] = _mm256_fnmadd_ps(ch, t, a);
+    o[5] = _mm256_fmadd_ps(c15, a, _mm256_fnmadd_ps(c2, d3, _mm256_add_ps(d1, d5)));
+}
+
+/* A4^T of six vectors (cpu.h). */
+static inline void wino_at4_avx2(__m256 o[4], __m256 m0, __m256 m1, __m256 m2, __m256 m3,
+                                 __m256 m4, __m256 m5) {
+    const __m256 s12 = _mm256_add_ps(m1, m2), d12 = _mm256_sub_ps(m1, m2);
+    o[0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, s12), m3), m4);
+    o[1] = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), m4,
+                            _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m3, d12));
+    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m4,
+                           _mm256_fmadd_ps(_mm256_set1_ps(0.25f), m3, s12));
+    o[3] = _mm256_add_ps(_mm256_fnmadd_ps(_mm256_set1_ps(8.0f), m4,
+                                          _mm256_fmadd_ps(_mm256_set1_ps(0.125f), m3, d12)),
+                         m5);
+}
+
+/* One channel of a group: the w transform of each of the 36 patch rows (even/odd shuffles as
+ * in wino_in_channel, masked loads at the edges) into t[z][y][pw], then B4^T along d in place,
+ * then B4^T along h straight into the 144 positions of v. */
+static inline __attribute__((always_inline)) void wino4_in_channel(const nne_wino_in *a,
+                                                                    const float *s, float *v,
+                                                                    const int edge,
+                                                                    const __m256i mk[4],
+                                                                    __m256 *t) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int64_t w16 = (a->w + 15) / 16 * 16; /* columns of a tile row's groups */
+    const int64_t pf = x0 + WINO_PF_IN < a->w ? x0 + WINO_PF_IN : x0 + WINO_PF_IN - w16;
+    const int pf_dy = x0 + WINO_PF_IN < a->w ? 0 : 4;
+    for (int i = 0; i < 6; i++) {
+        for (int j = 0; j < 6; j++) {
+            const int64_t z = a->z0 + i, y = a->y0 + j;
+            const float *r = wino_zero_row;
+            if (z >= 0 && z < a->d && y >= 0 && y < a->h) {
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (pf >= 0 && pf < a->w && y + pf_dy < a->h)
+                    _mm_prefetch((const char *)(base + pf_dy * a->w + pf), _MM_HINT_T0);
+                /* column x0 may be -1: formed as an address, only read through masks */
+                r = (const float *)((uintptr_t)base + (uintptr_t)x0 * sizeof(float));
+            }
+            const __m256 q0 = WI_LOAD(r, 0, 0), q1 = WI_LOAD(r, 1, 8);
+            const __m256 q2 = WI_LOAD(r, 2, 2), q3 = WI_LOAD(r, 3, 10);
+            const __m256 e = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 o = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+            const __m256 e2 = _mm256_shuffle_ps(q2, q3, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 o2 = _mm256_shuffle_ps(q2, q3, _MM_SHUFFLE(3, 1, 3, 1));
+            __m256 *tt = t + (i * 6 + j) * 4;
+            tt[0] = _mm256_sub_ps(e, e2);
+            tt[1] = _mm256_add_ps(o, e2);
+            tt[2] = _mm256_sub_ps(e2, o);
+            tt[3] = _mm256_sub_ps(o, o2);
+        }
+    }
+    for (int q = 0; q < 24; q++) { /* along d: column (y, pw) = q of every plane */
+        __m256 o[6];
+        wino_bt4_avx2(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
+        for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
+    }
+    for (int pd = 0; pd < 6; pd++) { /* along h, stored as positions (pd * 6 + ph) * 4 + pw */
+        for (int pw = 0; pw < 4; pw++) {
+            const __m256 *tt = t + pd * 24 + pw;
+            __m256 o[6];
+            wino_bt4_avx2(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+            for (int ph = 0; ph < 6; ph++)
+                _mm256_storeu_ps(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
+        }
+    }
+}
+
+static void wino4_in_avx2(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
+    __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
+    static const int offs[4] = {0, 8, 2, 10};
+    for (int k = 0; k < 4; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
+    __m256 t[NNE_WINO4_NPOS]; /* [z or pd][y][pw] of one channel, 4.5 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        float *v = a->v + c * a->v_cs;
+        if (edge)
+            wino4_in_channel(a, s, v, 1, mk, t);
+        else
+            wino4_in_channel(a, s, v, 0, mk, t);
+    }
+}
+
+/* Channel by channel: A4^T along d into t[a][ph][pw], then per output plane A4^T along h, the
+ * w reduction, the bias and the interleaving stores of its 4 rows (clipped at the edges). */
+static void wino4_out_avx2(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    __m256 t[96]; /* [a][ph][pw] of one channel, 3 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *m = a->m + c * a->m_cs;
+        const __m256 bias = _mm256_set1_ps(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        for (int q = 0; q < 24; q++) { /* along d: column (ph, pw) = q */
+            __m256 o[4];
+            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps), _mm256_loadu_ps(m + (24 + q) * m_ps),
+                          _mm256_loadu_ps(m + (48 + q) * m_ps), _mm256_loadu_ps(m + (72 + q) * m_ps),
+                          _mm256_loadu_ps(m + (96 + q) * m_ps),
+                          _mm256_loadu_ps(m + (120 + q) * m_ps));
+            for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++) {
+            __m256 r[4][4]; /* [output row b][w position pw] */
+            for (int pw = 0; pw < 4; pw++) { /* along h */
+                const __m256 *tt = t + i * 24 + pw;
+                __m256 o[4];
+                wino_at4_avx2(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+            }
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++) { /* along w, bias, store */
+                const __m256 e =
+                    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[b][0], r[b][1]), r[b][2]), bias);
+                const __m256 o =
+                    _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[b][1], r[b][2]), r[b][3]), bias);
+                float *row = dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w; /* column 0 */
+                if (a->x0 + WINO_PF_OUT < a->w)
+                    _mm_prefetch((const char *)(row + a->x0 + WINO_PF_OUT), _MM_HINT_T0);
+                store_row16(row + a->x0, e, o, nx);
+            }
+        }
+    }
+}
+
 /* Selected by nne_cpu_select only when the CPU reports AVX2 and FMA. */
 const nne_kernels nne_kernels_avx2 = {
     .name = "avx2",
@@ -805,6 +949,8 @@ const nne_kernels nne_kernels_avx2 = {
     .wino_in = wino_in_avx2,
     .wino_gemm = wino_gemm_avx2,
     .wino_out = wino_out_avx2,
+    .wino4_in = wino4_in_avx2,
+    .wino4_out = wino4_out_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */
