@@ -18,7 +18,9 @@
  * Convolution weights are prepared once at load (prepare_convs): every conv is assigned its
  * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the large stride-1
  * 3x3x3 layers, direct otherwise, a GEMM for the seg head) and its weights are
- * packed or transformed into one model-owned block, so a forward never repacks weights.
+ * packed or transformed into one model-owned block, so a forward never repacks weights; the
+ * mapped originals of those weights are then released from the resident set
+ * (nne_weights_release), so the prepared copy does not double their memory.
  * ref: dynamic_network_architectures/architectures/unet.py PlainConvUNet.forward;
  *      building_blocks/unet_decoder.py UNetDecoder.forward (torch.cat((x, skip), 1)).
  */
@@ -104,7 +106,13 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
                             algo == NNE_CONV3D_WINO    ? "winograd F(2x2x2)"
                             : algo == NNE_CONV3D_WINO4 ? "winograd F(4x4x2)"
                                                        : "direct");
-                if (mem) nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
+                if (mem) {
+                    nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
+                    /* the forward reads only the prepared copy from now on */
+                    nne_weights_release(m->file, b->w,
+                                        (size_t)(F * cin * d.k[0] * d.k[1] * d.k[2]) *
+                                            sizeof(float));
+                }
                 off += nne_conv3d_prep_bytes(&d, algo);
             }
         }
