@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     if (forward(model, ref_isa, ref_conv, threads, in, shape, a, &t_ref) ||
         forward(model, isa, conv, threads, in, shape, b, &t_new))
         return 1;
-    double lo = a[0], hi = a[0], maxd = 0;
+    double lo = (double)a[0], hi = (double)a[0], maxd = 0;
     int64_t argmax_diff = 0;
     for (int64_t i = 0; i < K * vox; i++) {
         lo = fmin(lo, (double)a[i]);
