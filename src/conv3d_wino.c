@@ -1,32 +1,39 @@
 /*
  * conv3d_wino.c - 3x3x3 stride-1 convolution (PyTorch Conv3d semantics, padding 1) by the
- * Winograd minimal filtering algorithm F(2x2x2, 3x3x3), NCDHW with N = 1, float32.
+ * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3) or F(4x4x2, 3x3x3), NCDHW with N = 1,
+ * float32.
  *
- * DESIGN. The output is cut into tiles of 2x2x2 voxels. With the 1-D matrices
+ * DESIGN. The output is cut into tiles of 2x2x2 (or 4x4x2) voxels. With the 1-D matrices
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
  *   A^T = [1 1 1 0; 0 1 -1 -1]
  * a tile is Y = A3^T [ sum_ic (G3 g[oc][ic]) . (B3^T d[ic]) ] (. elementwise over the 64
  * transform positions, X3 = X x X x X applied along d, h and w), which takes 64 products per
  * (oc, ic) and tile instead of the direct 8 x 27 = 216: 3.375x fewer multiplications.
+ * F(4x4x2) uses the 6-point F(4, 3) matrices along d and h (cpu.h): 144 products per 32
+ * outputs, 6x fewer than direct.
  * The weights are transformed once (nne_conv3d_wino_prep, in double, at model load) into
  * u[p][oc / OCR][ic][oc % OCR]. A forward then works on blocks of tiles: tiles are taken in
  * groups of NNE_WINO_GT consecutive tiles of one tile row (the vector lanes of the transform
- * kernels), and a block is WINO_NG consecutive groups in (tz, ty, group) order. For a block,
- * and for every slice of at most WINO_ICB input channels, the kernel table's wino_in writes
- * the transformed input V[p][ic][t], and wino_gemm accumulates, for each of the 64 positions,
- * the product M[p][oc][t] += U[p][oc][ic-slice] V[p][ic-slice][t]; then wino_out turns
- * M[.][oc][t] into the block's output voxels and adds the bias. Only one block of V and M
- * per thread exists at any time (a few hundred KiB, sized by nne_conv3d_wino_ws_bytes), never
- * a whole transformed volume.
+ * kernels), and a block is `ng` consecutive groups in (tz, ty, group) order. For a block the
+ * kernel table's wino_in writes the transformed input V[p][ic][t] of every input channel,
+ * wino_gemm computes, for each position, the product M[p][oc][t] = U[p][oc][.] V[p][.][t],
+ * and wino_out turns M[.][oc][t] into the block's output voxels and adds the bias. Only one
+ * block of V and M per thread exists at any time (at most a few MiB for 512 input channels,
+ * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Input channels may
+ * be split into slices of WINO_ICB (M then accumulates through memory); measured, the M
+ * round trips cost more than a larger V, so the default slice holds every channel of the
+ * reference network.
  * Threads own contiguous ranges of blocks, and every output voxel is computed by one thread
- * in a fixed order (ic ascending, each M partial stored as float between slices), so the
- * result is bitwise identical for every thread count.
- * Accuracy: the transforms add and subtract at most 8 values per position (input) and per
- * output (27 = 3^3 terms of weights scaled by 1/2^k); measured against float64 in
- * tests/test_ops.c, the error is a small multiple of the direct convolution's.
+ * in a fixed order (ic ascending), so the result is bitwise identical for every thread count.
+ * Accuracy, measured in tests/test_ops.c (worst max |err| / (max |ref| + 1) against a float64
+ * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.5e-6; over the
+ * whole reference network (bench_accuracy, 64^3, logits against direct convolution with the
+ * ref kernels) F(2x2x2) moves the logits by 4e-6 x their range.
  * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016
- *      (F(m x m, r x r) nested from 1-D F(2, 3)); the 3-D case nests the same 1-D transforms
- *      along the third axis.
+ *      (F(m x m, r x r) nested from 1-D F(m, r)); the 3-D case nests the same 1-D transforms
+ *      along the third axis. B. Barabasz, A. Anderson, K. Soodhalter, D. Gregg, "Error
+ *      Analysis and Improving the Accuracy of Winograd Convolution for Deep Neural Networks",
+ *      ACM TOMS 2020 (the choice of interpolation points 0, 1, -1, 1/2, -2 for F(4, 3)).
  */
 #include <string.h>
 
