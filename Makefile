@@ -5,8 +5,10 @@
 #   make test-full       quick suite + slower golden/fuzz-corpus checks
 #   make demo            predict the bundled demo case
 #   make bench           kernel and forward benchmarks (JSON on stdout)
+#   make bench-peers     nnedge vs ONNX Runtime vs PyTorch, same weights and input (PEERS_ARGS)
 #   make fuzz            build libFuzzer targets (clang) and run each for FUZZ_SECONDS
-#   make test-arm64      kernel and op tests cross-built for AArch64, run under qemu-aarch64
+#   make test-arm64      the test suite cross-built for AArch64, run under qemu-aarch64
+#   make CC=aarch64-linux-gnu-gcc   cross build (library + CLI) into build/aarch64-linux-gnu/
 #   make clean
 # Variables: CC=..., DEBUG=1, SANITIZE=address,undefined|thread, ISA=ref, WERROR=1,
 #            NO_DEPS=1 (do not run scripts/install-deps.sh),
@@ -15,13 +17,28 @@
 CC      ?= cc
 BUILD   ?= build
 TRIPLE  := $(shell $(CC) -dumpmachine 2>/dev/null)
-PKGS    := libcjson libzip zlib cairo
-ifeq ($(NO_CAIRO),1)
-PKGS    := $(filter-out cairo,$(PKGS))
-endif
 
 ifeq ($(origin CC),default)
 CC := cc
+endif
+
+# Cross builds (make CC=aarch64-linux-gnu-gcc): a compiler whose target is not this machine's
+# architecture builds into build/<triple>/ (the native objects stay), pkg-config reads the
+# target's Debian multiarch directory, scripts/install-deps.sh --arm64 brings the :arm64
+# packages, and cairo is left out (NO_CAIRO=1) when the target has none.
+HOST_ARCH  := $(shell uname -m)
+CROSS      :=
+ifneq ($(TRIPLE),)
+ifeq ($(findstring $(HOST_ARCH),$(TRIPLE)),)
+CROSS      := $(TRIPLE)
+endif
+endif
+PKG_CONFIG := pkg-config
+DEPS_ARGS  :=
+ifneq ($(CROSS),)
+BUILD      := $(BUILD)/$(CROSS)
+PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS)/pkgconfig:/usr/share/pkgconfig pkg-config
+DEPS_ARGS  := $(if $(filter aarch64%,$(CROSS)),--arm64)
 endif
 
 OPT     := -O2
@@ -38,15 +55,24 @@ endif
 # flags below are right on a fresh machine). Skipped for `make clean` and with NO_DEPS=1.
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 ifneq ($(NO_DEPS),1)
-DEPS_RC := $(shell sh scripts/install-deps.sh >&2; echo $$?)
+DEPS_RC := $(shell sh scripts/install-deps.sh $(DEPS_ARGS) >&2; echo $$?)
 ifneq ($(DEPS_RC),0)
 $(error scripts/install-deps.sh failed; install the packages it names, or build with NO_DEPS=1)
 endif
 endif
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/cjson)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcjson -lzip -lz \
+ifneq ($(CROSS),)
+ifneq ($(shell $(PKG_CONFIG) --exists cairo 2>/dev/null && echo yes),yes)
+NO_CAIRO   := 1
+endif
+endif
+PKGS       := libcjson libzip zlib cairo
+ifeq ($(NO_CAIRO),1)
+PKGS       := $(filter-out cairo,$(PKGS))
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null || echo -I/usr/include/cjson)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcjson -lzip -lz \
                 $(if $(filter cairo,$(PKGS)),-lcairo))
 
 CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(OPT) -g $(WARN) \
@@ -90,7 +116,7 @@ ifneq (,$(findstring x86_64,$(TRIPLE)))
 $(BUILD)/obj/src/arch/x86_avx2.o: ARCH_FLAGS := -mavx2 -mfma -mf16c
 endif
 
-.PHONY: all lib cli deps test test-full test-arm64 bench demo fuzz clean
+.PHONY: all lib cli deps test test-full test-arm64 test-qemu bench bench-peers demo fuzz clean
 
 all: deps lib cli
 
@@ -127,29 +153,37 @@ test: deps $(TEST_BIN) $(CLI)
 test-full: test
 	@NNE_TEST_FULL=1 sh tests/run.sh $(BUILD) $(TEST_BIN)
 
-# AArch64: the kernel and op tests (every NEON kernel against its _ref twin, ops against naive
-# double references, thread-count determinism) cross-built statically and run under
-# qemu-aarch64. Needs gcc-aarch64-linux-gnu and qemu-user (scripts/install-deps.sh --arm64).
-ARM_CC      ?= aarch64-linux-gnu-gcc
-ARM_BUILD   := $(BUILD)/arm64
-ARM_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O2 $(WARN) -static \
-               -Iinclude -Isrc -Itests
-ARM_OPS_SRC := src/conv3d.c src/conv3d_wino.c src/convt3d.c src/instnorm.c src/act.c \
-               src/softmax.c src/cpu.c src/threadpool.c src/alloc.c src/status.c \
-               src/arch/generic.c src/arch/arm_neon.c
+# AArch64: the library, CLI and test suite cross-built (make CC=$(ARM_CC), into
+# build/aarch64-linux-gnu/) and run under qemu-aarch64 against the arm64 multiarch libraries
+# (scripts/install-deps.sh --arm64). Tests that run the CLI get a wrapper that starts the
+# arm64 nnedge through qemu as well. ARM_TESTS sets the list: by default every test but
+# test_predict, whose sliding windows take over 10 minutes emulated (ARM_TESTS=test_predict).
+ARM_CC    ?= aarch64-linux-gnu-gcc
+QEMU      ?= qemu-aarch64
+ARM_TESTS ?= $(filter-out test_predict,$(TEST_SRC:tests/%.c=%))
 
 test-arm64:
 	@sh scripts/install-deps.sh --arm64
-	@mkdir -p $(ARM_BUILD)
-	$(ARM_CC) $(ARM_CFLAGS) -o $(ARM_BUILD)/test_kernels tests/test_kernels.c src/cpu.c \
-	    src/arch/generic.c src/arch/arm_neon.c -lm
-	$(ARM_CC) $(ARM_CFLAGS) -DNNE_TEST_NO_JSON -o $(ARM_BUILD)/test_ops tests/test_ops.c \
-	    $(ARM_OPS_SRC) -lpthread -lm
-	@NNE_TEST_RUNNER=qemu-aarch64 sh tests/run.sh $(ARM_BUILD) $(ARM_BUILD)/test_kernels \
-	    $(ARM_BUILD)/test_ops
+	@$(MAKE) --no-print-directory CC=$(ARM_CC) ARM_TESTS="$(ARM_TESTS)" test-qemu
+
+# Runs the (cross-built) tests through $(QEMU); normally reached through test-arm64.
+test-qemu: deps $(TEST_BIN) $(CLI)
+	@printf '#!/bin/sh\nexec %s "$$(dirname "$$0")/nnedge" "$$@"\n' "$(QEMU)" >$(BUILD)/nnedge-qemu
+	@chmod +x $(BUILD)/nnedge-qemu
+	@NNE_TEST_RUNNER=$(QEMU) NNE_TEST_CLI=$(BUILD)/nnedge-qemu sh tests/run.sh $(BUILD) \
+	    $(addprefix $(BUILD)/tests/,$(ARM_TESTS))
 
 bench: deps $(BENCH_BIN) $(CLI)
 	@for b in $(BENCH_BIN); do $$b || exit 1; done
+
+# Peers on this machine, in one run (bench/peers.py; spec/performance.md protocol). Needs the
+# Python venv of tools/README.md plus onnx, onnxscript and onnxruntime; never part of `make
+# test`. Default: the reference network at its 128^3 patch, all CPUs, 3 rounds; e.g.
+# PEERS_ARGS="--patch 64,64,64 --threads 2 --out build/peers/r.json".
+PEERS_PY   ?= build/venv/bin/python
+PEERS_ARGS ?=
+bench-peers: deps $(CLI)
+	$(PEERS_PY) bench/peers.py --nnedge $(CLI) $(PEERS_ARGS)
 
 # libFuzzer targets: clang only, ASan + UBSan, each run for FUZZ_SECONDS on its seed corpus.
 FUZZ_SECONDS ?= 20

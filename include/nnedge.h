@@ -269,7 +269,8 @@ NNE_API nne_status nne_predict_case(nne_ctx *ctx, const nne_model *m,
 /* What nne_convert reads. Exactly one of `results_dir` and `random_init_plans` is set. */
 typedef struct nne_convert_params {
     const char *results_dir;         /* nnU-Net v2 results folder holding plans.json,
-                                        dataset.json and fold_X/checkpoint_*.pth            */
+                                        dataset.json and fold_X/checkpoint_*.pth, or an
+                                        ONNX file (path ending in .onnx, see ONNX below)   */
     const char *configuration;       /* default "3d_fullres"                                */
     const char *folds;               /* "0", "0,1,2,3,4", "all" (= folder fold_all) or
                                         NULL for every fold_N folder that has the checkpoint */
@@ -290,6 +291,44 @@ NNE_API nne_convert_params nne_convert_default_params(void);
  * 2d, cascade, foreign pickle globals), NNE_ERR_ARG. */
 NNE_API nne_status nne_convert(nne_ctx *ctx, const nne_convert_params *params,
                                const char *out_path);
+
+/* ============================================================================================== */
+/* ONNX                                                                                            */
+/* ============================================================================================== */
+
+/* ONNX files are read wherever a model path is taken: nne_model_load of a path ending in
+ * ".onnx" maps its graph (nnedge's export, or torch.onnx.export of a PlainConvUNet with deep
+ * supervision off) to the network in memory, and nne_convert with `results_dir` naming a
+ * ".onnx" file writes it as `.nne`. Unsupported operators or topologies give
+ * NNE_ERR_UNSUPPORTED naming the node; malformed protobuf gives NNE_ERR_FORMAT. The pipeline
+ * settings `nne_predict_case` needs come from the file's metadata_props (docs/ONNX.md). */
+
+/* What nne_onnx_export writes. */
+typedef struct nne_onnx_export_params {
+    int fold;          /* index of the model's fold to export (0)                          */
+    int64_t shape[3];  /* fixed input D, H, W; all 0 = the plans' patch size (default)     */
+    int dynamic;       /* 1: symbolic batch and spatial axes (sizes must then be multiples
+                          of nne_model_total_stride; recorded in the metadata)             */
+    int fp16;          /* 1: float16 weights and convolutions; instance normalization and
+                          its statistics stay float32 (Cast nodes around it); the graph's
+                          input and output stay float32                                    */
+    int opset;         /* default-domain opset, 13..21 (17)                                */
+    int softmax;       /* 1: append Softmax over the classes (output "probabilities")       */
+} nne_onnx_export_params;
+
+/* Returns the defaults: fold 0, the patch size, fixed shape, float32, opset 17, logits. */
+NNE_API nne_onnx_export_params nne_onnx_export_default_params(void);
+
+/* Writes fold `params->fold` of `m` as an ONNX model to `out_path` atomically (temporary file
+ * and rename; nothing is left on failure): Conv, InstanceNormalization, LeakyRelu (Relu),
+ * ConvTranspose, Concat and optionally Softmax, highest-resolution head only, weights as
+ * initializers named by their nnU-Net state_dict keys, and metadata_props with everything
+ * nne_predict_case needs. The output is deterministic (same model and params, same bytes).
+ * `params` may be NULL for the defaults. Returns NNE_ERR_ARG (fold, opset, shape with
+ * dynamic), NNE_ERR_SHAPE (shape not a multiple of the total stride), NNE_ERR_IO,
+ * NNE_ERR_NOMEM. */
+NNE_API nne_status nne_onnx_export(nne_ctx *ctx, const nne_model *m,
+                                   const nne_onnx_export_params *params, const char *out_path);
 
 #ifdef __cplusplus
 }

@@ -1,39 +1,41 @@
 #!/bin/sh
-# demo.sh NNEDGE - what nnedge does today, end to end on bundled files:
-#  1. import a real nnU-Net v2 results folder (plans.json, dataset.json, two folds of
-#     torch.save checkpoints of a small PlainConvUNet) into one .nne file and describe it;
-#  2. predict a bundled two-channel NIfTI case exactly as nnU-Net v2 does (crop, z-score,
-#     cubic resampling, sliding window with mirroring and fp16 sums, 2-fold ensemble, export)
-#     and check the mask against the one nnU-Net's own predictor wrote for the same files;
-#  3. write the stroke report (volume, lesions, ADC, overlay) and evaluate the mask against
-#     nnU-Net's own (Dice);
-#  4. build the full-size 3d_fullres stroke network (DWI + ADC -> lesion, 31 M parameters)
-#     from its plans with He initialisation and time one forward pass at 64^3.
-# The trained stroke demo model and synthetic stroke cases arrive with the data issue.
+# demo.sh NNEDGE - nnedge end to end on bundled files, no Python and no GPU:
+#  1. the bundled stroke model (models/demo.nne): nnU-Net v2 trained on synthetic DWI + ADC
+#     stroke cases (tools/cloud/make_demo_model.sh), converted to nnedge's format;
+#  2. predict the bundled demo case (data/demo/, a synthetic case the model never saw) as
+#     nnU-Net v2 does, and write the mask, the stroke report (JSON) and an overlay (PNG);
+#  3. lesion volume (mL), lesion count, mean ADC; Dice against the case's ground truth and
+#     against nnU-Net v2's own prediction of the same case with the same weights;
+#  4. the full-size 3d_fullres stroke network (31 M parameters, random weights): one forward
+#     pass at 64^3.
 set -eu
 cli=${1:-build/nnedge}
 out=build/demo
-g=tests/golden/predict
+d=data/demo
+rm -rf "$out"
 mkdir -p "$out"
-echo "== 1. import an nnU-Net v2 results folder =="
-"$cli" convert tests/golden/iso3/results -o "$out/iso3.nne"
-"$cli" info "$out/iso3.nne" | sed -n '1,12p'
+echo "== 1. the bundled stroke model =="
+"$cli" info models/demo.nne | sed -n '1,12p'
 echo
-echo "== 2. predict a NIfTI case as nnU-Net v2 does =="
-"$cli" predict -m "$out/iso3.nne" -o "$out/iso_aniso_input.nii.gz" \
-    --case "$g/iso_aniso_input_0000.nii.gz" "$g/iso_aniso_input_0001.nii.gz"
+echo "== 2. predict the demo case (DWI + ADC) =="
+"$cli" predict -m models/demo.nne -o "$out/demo_mask.nii.gz" -t 2 \
+    --case "$d/demo_0000.nii.gz" "$d/demo_0001.nii.gz"
 echo
-echo "== 3. stroke report and evaluation against nnU-Net's own mask for the same files =="
-"$cli" report --mask "$out/iso_aniso_input.nii.gz" --dwi "$g/iso_aniso_input_0000.nii.gz" \
-    --adc "$g/iso_aniso_input_0001.nii.gz" -o "$out/iso_aniso_input_report"
-mkdir -p "$out/eval_pred" "$out/eval_gt"
-cp "$out/iso_aniso_input.nii.gz" "$out/eval_pred/iso_aniso_input.nii.gz"
-cp "$g/iso_aniso_input.nii.gz" "$out/eval_gt/iso_aniso_input.nii.gz"
-"$cli" evaluate --pred "$out/eval_pred" --gt "$out/eval_gt" -o "$out/eval" >/dev/null
-dice=$(sed -n 2p "$out/eval/per_case.csv" | cut -d, -f2)
-echo "Dice against nnU-Net v2's own prediction: $dice (1 = identical masks)"
-echo "written: $out/iso_aniso_input.nii.gz, $out/iso_aniso_input_report.json," \
-    "$out/iso_aniso_input_report.png, $out/eval/summary.md"
+echo "== 3. stroke report =="
+"$cli" report --mask "$out/demo_mask.nii.gz" --dwi "$d/demo_0000.nii.gz" \
+    --adc "$d/demo_0001.nii.gz" -o "$out/demo_report"
+dice_of() { # dice_of NAME GT: Dice of the demo mask against GT
+    mkdir -p "$out/$1/pred" "$out/$1/gt"
+    cp "$out/demo_mask.nii.gz" "$out/$1/pred/demo.nii.gz"
+    cp "$2" "$out/$1/gt/demo.nii.gz"
+    "$cli" evaluate --pred "$out/$1/pred" --gt "$out/$1/gt" --no-hd -o "$out/$1/eval" >/dev/null
+    sed -n 2p "$out/$1/eval/per_case.csv" | cut -d, -f2
+}
+gt_ml=$(sed -n 's/.*"lesion_ml":[[:space:]]*\([0-9.]*\).*/\1/p' "$d/demo_manifest.json" | head -n 1)
+echo "ground truth:  ${gt_ml} mL (synthetic lesion, data/demo/demo_manifest.json)"
+echo "Dice vs ground truth:               $(dice_of gt "$d/demo_gt.nii.gz")"
+echo "Dice vs nnU-Net v2's own prediction: $(dice_of nnunet "$d/demo_nnunet.nii.gz") (1 = identical masks)"
+echo "written: $out/demo_mask.nii.gz, $out/demo_report.json, $out/demo_report.png"
 echo
 echo "== 4. the 3d_fullres reference network (random weights), one forward at 64^3 =="
 "$cli" convert --random-init tests/data/plans_3d_fullres_ref.json \

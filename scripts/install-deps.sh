@@ -4,9 +4,16 @@
 # root (or through sudo when available); otherwise prints the command to run.
 set -eu
 
-# --arm64: the cross compiler and qemu for `make test-arm64` instead of the build packages.
+# --arm64: what `make CC=aarch64-linux-gnu-gcc` and `make test-arm64` need instead of the
+# native build packages: the cross compiler, qemu, and the C libraries as Debian multiarch
+# `:arm64` packages (dpkg's arm64 architecture is added once). cairo for arm64 is optional:
+# installed when the archive has it, otherwise the Makefile builds the arm64 library with
+# NO_CAIRO=1 (scripts/install-deps.sh --arm64 exits 0 either way).
+ARM64=0
 if [ "${1:-}" = "--arm64" ]; then
-    PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+    ARM64=1
+    PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user pkg-config zlib1g-dev:arm64
+          libcjson-dev:arm64 libzip-dev:arm64"
 else
     PKGS="build-essential pkg-config zlib1g-dev libcjson-dev libzip-dev libcairo2-dev"
 fi
@@ -35,6 +42,13 @@ fi
 
 echo "install-deps: installing$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+if [ "$ARM64" -eq 1 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $SUDO dpkg --add-architecture arm64
+fi
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ "$ARM64" -eq 1 ]; then
+    $SUDO apt-get install -y -qq --no-install-recommends libcairo2-dev:arm64 >/dev/null 2>&1 ||
+        echo "install-deps: libcairo2-dev:arm64 not installable; arm64 builds use NO_CAIRO=1" >&2
+fi

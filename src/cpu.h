@@ -185,6 +185,13 @@ typedef struct nne_kernels {
     /* Winograd F(4x4x2, 3x3x3) input and output transforms (see NNE_WINO4_NPOS). */
     void (*wino4_in)(const nne_wino_in *a);
     void (*wino4_out)(const nne_wino_out *a);
+    /* Peak-FLOP probe, not a network kernel: `iters` rounds of a register-resident loop of
+     * independent multiply-add chains (as many as the ISA needs to hide the FMA latency on
+     * every pipe), no memory traffic. The chains start from *sink (any finite value, e.g. 1;
+     * unknown to the compiler, so the loop cannot be folded) and a value depending on every
+     * chain is written back to *sink. Returns the FLOPs performed (2 per multiply-add and
+     * lane). nnedge bench divides the network's GFLOP/s by what this reaches (src/profile.c). */
+    double (*fma_peak)(int64_t iters, float *sink);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

@@ -23,6 +23,7 @@
 
 #include "json.h"
 #include "model.h"
+#include "onnx.h"
 #include "plans.h"
 #include "pth.h"
 #include "rng.h"
@@ -344,6 +345,11 @@ nne_status nne_convert(nne_ctx *ctx, const nne_convert_params *params, const cha
     if (!out_path) return nne_fail(ctx, NNE_ERR_ARG, "no output path");
     if (!!prm.results_dir == !!prm.random_init_plans)
         return nne_fail(ctx, NNE_ERR_ARG, "give either a results folder or --random-init plans");
+    if (prm.results_dir && nne_onnx_is_path(prm.results_dir)) { /* src/onnx_import.c */
+        if (prm.folds)
+            return nne_fail(ctx, NNE_ERR_ARG, "an ONNX file holds one fold; folds do not apply");
+        return nne_onnx_convert(ctx, prm.results_dir, out_path);
+    }
     if (strcmp(prm.checkpoint, "final") && strcmp(prm.checkpoint, "best") &&
         strcmp(prm.checkpoint, "latest"))
         return nne_fail(ctx, NNE_ERR_ARG, "checkpoint must be final, best or latest, not '%s'",

@@ -33,7 +33,9 @@
 #include "alloc.h"
 #include "ctx.h"
 #include "json.h"
+#include "onnx.h"
 #include "ops.h"
+#include "profile.h"
 
 void nne_model_tensor_name(char *buf, size_t n, const char *fold, const char *key) {
     snprintf(buf, n, "fold%s/%s", fold, key);
@@ -222,6 +224,7 @@ fail:
 
 nne_status nne_model_load(nne_ctx *ctx, const char *path, nne_model **out) {
     nne_clear_error(ctx);
+    if (nne_onnx_is_path(path)) return nne_onnx_model_load(ctx, path, out); /* docs/ONNX.md */
     nne_wfile *f = NULL;
     nne_status st = nne_weights_open(ctx, path, 1, &f);
     if (st != NNE_OK) return st;
@@ -255,6 +258,9 @@ typedef struct fwd {
     int dry;          /* 1: only account memory, compute nothing   */
     size_t ws_need;   /* max conv workspace over the whole network */
     nne_memplan *plan; /* dry run: records every buffer when not NULL */
+    nne_profile *prof; /* real run: per-op timings when the context has a profile */
+    const char *prof_part; /* the conv block being run: "enc", "dec" or "seg", */
+    int prof_level, prof_j; /* its resolution level and conv index            */
 } fwd;
 
 static unsigned char dry_dummy[NNE_ALIGN];
@@ -280,6 +286,25 @@ static float *take(fwd *f, int64_t c, const int64_t sh[3], const char *what, int
     return p;
 }
 
+/* Profiling (profile.h): names the next conv block; free when no profile is attached. */
+static void prof_at(fwd *f, const char *part, int level, int j) {
+    if (!f->prof) return;
+    f->prof_part = part;
+    f->prof_level = level;
+    f->prof_j = j;
+}
+
+/* Records the conv [t0, t1) and the norm [t1, now) of the block named by prof_at. */
+static void prof_block(fwd *f, const nne_conv3d_desc *d, int norm, double t0, double t1) {
+    char name[32];
+    if (f->prof_j < 0) snprintf(name, sizeof name, "%s", f->prof_part);
+    else snprintf(name, sizeof name, "%s%d.conv%d", f->prof_part, f->prof_level, f->prof_j);
+    nne_profile_conv(f->prof, name, f->prof_level, d, t1 - t0);
+    if (!norm) return;
+    snprintf(name, sizeof name, "%s%d.norm%d", f->prof_part, f->prof_level, f->prof_j);
+    nne_profile_norm(f->prof, name, f->prof_level, d->c_out, d->out, nne_profile_now() - t1);
+}
+
 /* One Conv -> InstanceNorm -> LeakyReLU block (or a plain conv for the seg head). */
 static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const int64_t in[3],
                        int64_t cout, const int k[3], const int stride[3],
@@ -293,10 +318,13 @@ static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const 
     if (ws > f->ws_need) f->ws_need = ws;
     if (f->dry) return;
     const nne_kernels *kt = f->ctx->kernels;
+    const double t0 = f->prof ? nne_profile_now() : 0.0;
     nne_conv3d_run(pool, kt, dst, src, pw, &d, f->ctx->ws);
+    const double t1 = f->prof ? nne_profile_now() : 0.0;
     if (norm)
         nne_instnorm_fwd(pool, kt, dst, g, beta, cout, d.out[0] * d.out[1] * d.out[2],
                          f->a->norm_eps, 1, f->a->leaky_slope);
+    if (f->prof) prof_block(f, &d, norm, t0, t1);
 }
 
 static const int one3[3] = {1, 1, 1};
@@ -334,6 +362,7 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
         for (int j = 0; j < n; j++) {
             float *dst = ((n - 1 - j) % 2 == 0) ? final : t;
             const nne_block_w *bw = &w->enc[s][j];
+            prof_at(f, "enc", s, j);
             conv_block(f, dst, src, cin, in_sh, F, a->kernel[s], j == 0 ? a->stride[s] : one3,
                        &bw->conv, bw->g, bw->beta, 1, o);
             NNE_ASSERT(o[0] == lvl[s][0] && o[1] == lvl[s][1] && o[2] == lvl[s][2]);
@@ -353,9 +382,16 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
     for (int s = 0; s < S - 1; s++) {
         const int L = S - 2 - s;
         const int64_t F = a->features[L];
+        const double t_up = f->prof ? nne_profile_now() : 0.0;
         if (!f->dry)
             nne_convt3d_fwd(f->ctx->pool, f->ctx->kernels, cat[L], prev, w->tw[s], w->tb[s], prev_c,
                             F, lvl[L + 1], a->stride[L + 1]);
+        if (f->prof) {
+            char name[32];
+            snprintf(name, sizeof name, "dec%d.up", L);
+            nne_profile_convt(f->prof, name, L, prev_c, F, lvl[L + 1], a->stride[L + 1],
+                              nne_profile_now() - t_up);
+        }
         nne_arena_pop(f->arena, cat_mark[L]); /* frees deeper levels and `prev` */
         float *t = take(f, F, lvl[L], "decoder temporary", L);
         float *half = cat[L]; /* first half of the concat buffer, dead after conv 0 */
@@ -364,6 +400,7 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
         for (int j = 0; j < a->n_conv_dec[s]; j++) {
             float *dst = (j % 2 == 0) ? t : half;
             const nne_block_w *bw = &w->dec[s][j];
+            prof_at(f, "dec", L, j);
             conv_block(f, dst, src, cin, lvl[L], F, a->kernel[L], one3, &bw->conv, bw->g,
                        bw->beta, 1, o);
             src = dst;
@@ -373,6 +410,7 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
         prev_c = F;
     }
     /* Highest-resolution seg head, straight into the caller's buffer. */
+    prof_at(f, "seg", 0, -1);
     conv_block(f, logits, prev, prev_c, lvl[0], a->n_classes, one3, one3, &w->seg, NULL, NULL,
                0, o);
 }
@@ -396,7 +434,7 @@ nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const f
     }
     /* Dry run: size the arena and the conv workspace. */
     nne_arena probe = {0};
-    fwd f = {ctx, &m->arch, &m->folds[fold], &probe, 1, 0, NULL};
+    fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[fold], .arena = &probe, .dry = 1};
     run(&f, input, shape, logits);
     size_t need = probe.peak;
     if (ctx->arena.size < need) {
@@ -416,6 +454,8 @@ nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const f
     ctx->arena.peak = 0;
     f.arena = &ctx->arena;
     f.dry = 0;
+    f.prof = ctx->profile;
+    if (f.prof) f.prof->n = 0;
     run(&f, input, shape, logits);
     ctx->peak_bytes = ctx->arena.peak + ctx->ws_size;
     return NNE_OK;
@@ -431,7 +471,7 @@ nne_status nne_model_memplan(nne_ctx *ctx, const nne_model *m, const int64_t sha
                             "total stride %lld", x, (long long)ts[x]);
     memset(plan, 0, sizeof *plan);
     nne_arena probe = {0};
-    fwd f = {ctx, &m->arch, &m->folds[0], &probe, 1, 0, plan};
+    fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[0], .arena = &probe, .dry = 1, .plan = plan};
     static const float dummy_in[1];
     float dummy_out[1];
     run(&f, dummy_in, shape, dummy_out);

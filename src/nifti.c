@@ -877,9 +877,11 @@ static void int_range(int dt, double *lo, double *hi) {
     }
 }
 
-/* Converts n floats to the output type (little-endian) into dst. Returns the index of the
- * first value that cannot be represented (NaN, infinite, out of range), or -1. */
-static int64_t convert_out(unsigned char *dst, const float *src, int64_t n, int dt) {
+/* Converts n floats to the output type (little-endian) into dst; integer types store
+ * (value - inter) / slope rounded to nearest. Returns the index of the first value that cannot
+ * be represented (NaN, infinite, out of range), or -1. */
+static int64_t convert_out(unsigned char *dst, const float *src, int64_t n, int dt, double slope,
+                           double inter) {
     double lo = 0, hi = 0;
     int is_int = dt != NNE_DT_FLOAT32 && dt != NNE_DT_FLOAT64;
     if (is_int) int_range(dt, &lo, &hi);
@@ -894,7 +896,8 @@ static int64_t convert_out(unsigned char *dst, const float *src, int64_t n, int 
             stf64(dst + 8 * i, (double)src[i]);
             continue;
         }
-        double v = nearbyint((double)src[i]); /* ties to even (default rounding mode) */
+        /* ties to even (default rounding mode); slope 1 / inter 0 is exact */
+        double v = nearbyint(((double)src[i] - inter) / slope);
         if (!(v >= lo && v <= hi)) return i;  /* also catches NaN */
         switch (dt) {
         case NNE_DT_UINT8: dst[i] = (unsigned char)v; break;
@@ -972,6 +975,11 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 nne_status nne_image_write(nne_ctx *ctx, const char *path, const nne_image *img, int datatype) {
+    return nne_image_write_scaled(ctx, path, img, datatype, 1.0, 0.0);
+}
+
+nne_status nne_image_write_scaled(nne_ctx *ctx, const char *path, const nne_image *img,
+                                  int datatype, double slope, double inter) {
     nne_status st = NNE_OK;
     char *tmp = NULL;           /* temporary file name, unlinked on failure */
     nne_gzw *w = NULL;
@@ -1005,12 +1013,22 @@ nne_status nne_image_write(nne_ctx *ctx, const char *path, const nne_image *img,
     st = check_writable(ctx, path, img);
     if (st != NNE_OK) return st;
 
-    /* Header: integer data unscaled with slope 1, float data with slope 0 (= no scaling). */
+    /* Header: integer data with scl_slope/scl_inter (1 / 0 unless scaled), float data with
+     * slope 0 (= no scaling). The values are quantised with the slope and intercept as the
+     * header stores them (float32 in NIfTI-1), so a reader gets each value back to within
+     * half a slope step. */
     int is_float = datatype == NNE_DT_FLOAT32 || datatype == NNE_DT_FLOAT64;
+    if (img->version == 1) slope = (double)to_f32(slope), inter = (double)to_f32(inter);
+    if (!isfinite(slope) || slope <= 0 || !isfinite(inter) ||
+        (is_float && (slope != 1.0 || inter != 0.0)))
+        return nne_fail(ctx, NNE_ERR_ARG, "%s: scl_slope %g / scl_inter %g not writable as %s "
+                        "(integer types: finite slope > 0; float types: 1 / 0)", path, slope,
+                        inter, dt->name);
     int keep = datatype == img->datatype;
     buf = malloc(CHUNK);
     if (!buf) return nne_fail(ctx, NNE_ERR_NOMEM, "%s: out of memory", path);
-    size_t hlen = build_header(buf, img, datatype, 8 * dt->size, is_float ? 0.0 : 1.0, 0.0,
+    size_t hlen = build_header(buf, img, datatype, 8 * dt->size, is_float ? 0.0 : slope,
+                               is_float ? 0.0 : inter,
                                keep ? img->cal_min : 0.0, keep ? img->cal_max : 0.0);
 
     /* Temporary file next to the destination (same file system, so rename() is atomic),
@@ -1041,7 +1059,7 @@ nne_status nne_image_write(nne_ctx *ctx, const char *path, const nne_image *img,
     int64_t per_chunk = (int64_t)(CHUNK / (size_t)dt->size);
     for (int64_t done = 0; done < nvox; done += per_chunk) {
         int64_t n = NNE_MIN(per_chunk, nvox - done);
-        int64_t bad = convert_out(buf, img->data + done, n, datatype);
+        int64_t bad = convert_out(buf, img->data + done, n, datatype, slope, inter);
         if (bad >= 0) {
             st = nne_fail(ctx, NNE_ERR_ARG, "%s: voxel %lld = %g cannot be stored as %s", path,
                           (long long)(done + bad), (double)img->data[done + bad], dt->name);

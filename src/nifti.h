@@ -129,6 +129,15 @@ nne_status nne_image_read_mem(nne_ctx *ctx, const void *buf, size_t len, const c
  * Returns NNE_ERR_ARG (bad dims/datatype/values), NNE_ERR_IO, NNE_ERR_NOMEM. */
 nne_status nne_image_write(nne_ctx *ctx, const char *path, const nne_image *img, int datatype);
 
+/* nne_image_write with scaling: an integer `datatype` stores round((value - inter) / slope)
+ * and the header gets scl_slope = slope, scl_inter = inter, so readers that apply the
+ * scaling get each value back to within half a slope step (NIfTI-1 stores slope and inter
+ * as float32; the quantisation uses those rounded values). Float datatypes take only
+ * slope 1 / inter 0. nne_image_write is this function with slope 1 and inter 0.
+ * Returns NNE_ERR_ARG also for a slope that is not finite and > 0 or a non-finite inter. */
+nne_status nne_image_write_scaled(nne_ctx *ctx, const char *path, const nne_image *img,
+                                  int datatype, double slope, double inter);
+
 /* Releases an image and its data. Accepts NULL. */
 void nne_image_free(nne_image *img);
 

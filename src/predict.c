@@ -113,6 +113,12 @@ static nne_status load_pipeline(nne_ctx *ctx, const nne_model *m, pipeline *pl) 
     nne_status st;
     const cJSON *plans = cJSON_GetObjectItemCaseSensitive(m->header, "plans");
     const cJSON *cfgname = cJSON_GetObjectItemCaseSensitive(m->header, "configuration");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(m->header, "source");
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(src, "pipeline_metadata")))
+        return nne_fail(ctx, NNE_ERR_UNSUPPORTED,
+                        "%s: the ONNX file has no nnU-Net pipeline metadata (spacing, "
+                        "normalization, transposes); it runs forward passes only (docs/ONNX.md)",
+                        what);
     const cJSON *cfgs = cJSON_GetObjectItemCaseSensitive(plans, "configurations");
     const cJSON *cfg = cJSON_IsString(cfgname)
                            ? cJSON_GetObjectItemCaseSensitive(cfgs, cfgname->valuestring)

@@ -21,12 +21,17 @@ static int cli_slurp(const char *path, char *buf, size_t cap) {
     return (int)n;
 }
 
-/* Runs `cli` with the NULL-terminated args; returns its exit code (128 + signal if killed). */
-static int cli_run(const char *cli, const char *const *args) {
+/* Runs `cli` with the NULL-terminated args and standard input read from `in_path` (NULL:
+ * inherited); returns its exit code (128 + signal if killed). */
+static int cli_run_stdin(const char *cli, const char *const *args, const char *in_path) {
     char so[] = "/tmp/nne_cli_out_XXXXXX", se[] = "/tmp/nne_cli_err_XXXXXX";
     int fo = mkstemp(so), fe = mkstemp(se);
     pid_t pid = fork();
     if (pid == 0) {
+        if (in_path) {
+            FILE *in = freopen(in_path, "rb", stdin);
+            if (!in) _exit(127);
+        }
         dup2(fo, 1);
         dup2(fe, 2);
         const char *argv[32];
@@ -46,6 +51,11 @@ static int cli_run(const char *cli, const char *const *args) {
     unlink(so);
     unlink(se);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Runs `cli` with the NULL-terminated args; returns its exit code (128 + signal if killed). */
+static int cli_run(const char *cli, const char *const *args) {
+    return cli_run_stdin(cli, args, NULL);
 }
 
 #endif /* NNE_CLI_RUN_H */

@@ -15,8 +15,10 @@ export LSAN_OPTIONS
 mkdir -p "$log"
 for t in "$@"; do
     name=$(basename "$t")
-    # NNE_TEST_RUNNER: an optional launcher, e.g. qemu-aarch64 for cross-built tests
-    NNE_CLI="$build/nnedge" ${NNE_TEST_RUNNER:-} "$t" >"$log/$name.out" 2>"$log/$name.err"
+    # NNE_TEST_RUNNER: an optional launcher, e.g. qemu-aarch64 for cross-built tests;
+    # NNE_TEST_CLI: the nnedge the CLI tests run (default $build/nnedge)
+    NNE_CLI="${NNE_TEST_CLI:-$build/nnedge}" ${NNE_TEST_RUNNER:-} "$t" >"$log/$name.out" \
+        2>"$log/$name.err"
     rc=$?
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -1)
     p=$(echo "$line" | sed -n 's/.* \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*/\1/p')

@@ -91,6 +91,79 @@ int main(void) {
                    strstr(cli_out, "\"peak_rss_mb\"") && strstr(cli_out, "\"threads\": 2") &&
                    strstr(cli_out, "\"isa\""),
                "bench JSON: %s %s", cli_out, cli_err);
+    TEST_CHECK(strstr(cli_out, "\"fma_peak_gflops\"") && strstr(cli_out, "\"pct_of_peak\"") &&
+                   !strstr(cli_out, "\"layers\""),
+               "bench JSON has the FMA peak, no layers without --per-layer: %s", cli_out);
+    {
+        /* --per-layer: the table on stderr, layers/levels in the JSON; --input/--logits: the
+         * logits of a given input equal an in-process forward of it. */
+        char in_p[300], lg_p[300], sync_p[300];
+        snprintf(in_p, sizeof in_p, "%s/in.f32", dir);
+        snprintf(lg_p, sizeof lg_p, "%s/logits.f32", dir);
+        snprintf(sync_p, sizeof sync_p, "%s/sync.txt", dir);
+        const int64_t shp[3] = {16, 20, 24}, nv = 16 * 20 * 24;
+        float *xin = malloc(sizeof *xin * (size_t)(2 * nv));
+        float *ref = malloc(sizeof *ref * (size_t)(2 * nv));
+        float *got = malloc(sizeof *got * (size_t)(2 * nv));
+        for (int64_t i = 0; i < 2 * nv; i++) xin[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        FILE *f = fopen(in_p, "wb");
+        if (f) {
+            fwrite(xin, sizeof *xin, (size_t)(2 * nv), f);
+            fclose(f);
+        }
+        const char *pl[] = {"bench", "--model", model, "--patch", "16,20,24", "-t", "2",
+                            "--repeat", "2", "--per-layer", "--input", in_p, "--logits", lg_p,
+                            NULL};
+        rc = cli_run(cli, pl);
+        TEST_CHECK(rc == 0 && strstr(cli_out, "\"layers\": [{\"name\": \"enc0.conv0\"") &&
+                       strstr(cli_out, "\"levels\": [{\"level\": 0") &&
+                       strstr(cli_out, "\"name\": \"seg\"") && strstr(cli_err, "enc0.norm0") &&
+                       strstr(cli_err, "GFLOP/s") && lines(cli_out) == 1,
+                   "bench --per-layer: %d %s %s", rc, cli_out, cli_err);
+        nne_ctx *c2 = NULL;
+        nne_model *m2 = NULL;
+        nne_ctx_params cp2 = nne_ctx_default_params();
+        cp2.n_threads = 1;
+        int ok = nne_ctx_init(&cp2, &c2) == NNE_OK && nne_model_load(c2, model, &m2) == NNE_OK &&
+                 nne_model_forward(c2, m2, 0, xin, shp, ref) == NNE_OK;
+        size_t glen = 0;
+        char *lg = test_read_file(lg_p, &glen);
+        TEST_CHECK(ok && lg && glen == sizeof *got * (size_t)(2 * nv) &&
+                       memcmp(lg, ref, glen) == 0,
+                   "bench --logits equals the in-process forward (%zu bytes)", glen);
+        free(lg);
+        nne_model_free(m2);
+        nne_ctx_free(c2);
+        /* --sync: "ready", one line per pass as stdin lines arrive; end of input -> exit 2. */
+        f = fopen(sync_p, "wb");
+        if (f) {
+            fputs("go\ngo\n", f);
+            fclose(f);
+        }
+        const char *sy[] = {"bench", "--model", model, "--patch", "16,20,24", "-t", "1",
+                            "--repeat", "2", "--sync", NULL};
+        rc = cli_run_stdin(cli, sy, sync_p);
+        TEST_CHECK(rc == 0 && strstr(cli_out, "{\"event\": \"ready\"}\n{\"event\": \"run\", "
+                                              "\"i\": 0") &&
+                       strstr(cli_out, "\"i\": 1") && lines(cli_out) == 4,
+                   "bench --sync: %d %s %s", rc, cli_out, cli_err);
+        const char *sy3[] = {"bench", "--model", model, "--patch", "16,20,24", "-t", "1",
+                             "--repeat", "3", "--sync", NULL};
+        rc = cli_run_stdin(cli, sy3, sync_p);
+        TEST_CHECK(rc == 2 && lines(cli_err) == 1, "bench --sync, short input: %d %s", rc,
+                   cli_err);
+        const char *short_in[] = {"bench", "--model", model, "--patch", "16,20,20", "--input",
+                                  in_p, NULL};
+        rc = cli_run(cli, short_in);
+        TEST_CHECK(rc == 14 && lines(cli_err) == 1, "bench --input of the wrong size: %d %s", rc,
+                   cli_err);
+        unlink(in_p);
+        unlink(lg_p);
+        unlink(sync_p);
+        free(xin);
+        free(ref);
+        free(got);
+    }
     const char *bench_bad[] = {"bench", "--model", model, "--patch", "15,20,24", NULL};
     TEST_CHECK(cli_run(cli, bench_bad) == 14 && lines(cli_err) == 1, "indivisible patch: exit 14: %s",
                cli_err);

@@ -10,7 +10,8 @@
  *   - every malformed fixture: the expected status, a message naming the file and the field;
  *   - round trips through the writer (.nii/.nii.gz, NIfTI-1/2, native and float32 types);
  *   - nnedge-written files against nibabel-written oracle files (same geometry, same bytes);
- *   - failing writes leave nothing behind (and keep an existing file intact).
+ *   - failing writes leave nothing behind (and keep an existing file intact);
+ *   - scaled integer writes (scl_slope/scl_inter) read back within half a slope step.
  * Files for the reverse check (nibabel/SimpleITK reading what we wrote) are left in
  * $NNE_NIFTI_WRITTEN_DIR when it is set; see tools/README.md.
  */
@@ -463,6 +464,63 @@ static void test_write_errors(void) {
     nne_image_free(img);
 }
 
+/* Scaled integer writes: the header carries scl_slope/scl_inter (float32-rounded in NIfTI-1)
+ * and every value reads back within half a slope step; bad slopes are refused. */
+static void test_write_scaled(void) {
+    nne_image *img = NULL, *back = NULL;
+    char out[512];
+    if (nne_image_read(ctx, DATA "/good/dt_float32.nii", &img) != NNE_OK) {
+        TEST_CHECK(0, "%s", nne_ctx_last_error(ctx));
+        return;
+    }
+    snprintf(out, sizeof out, "%s/scaled.nii.gz", tmpdir);
+    const int64_t n = nne_image_n_voxels(img);
+    /* (version, slope, inter, value divisor): exact binary slope; ADC-like 0.001 (not a
+     * float32 value) for NIfTI-1 and NIfTI-2. */
+    const double cases[3][4] = {{1, 0.125, 7, 1}, {1, 0.001, 0, 1000}, {2, 0.001, -0.5, 1000}};
+    for (int c = 0; c < 3; c++) {
+        nne_image *src = NULL;
+        if (nne_image_read(ctx, DATA "/good/dt_float32.nii", &src) != NNE_OK) break;
+        src->version = (int)cases[c][0];
+        for (int64_t i = 0; i < n; i++) /* about +-900, spread over the voxels */
+            src->data[i] = (float)((double)((i * 7919) % 6001 - 3000) * 0.3 / cases[c][3]);
+        nne_status st = nne_image_write_scaled(ctx, out, src, NNE_DT_INT16, cases[c][1],
+                                               cases[c][2]);
+        TEST_CHECK(st == NNE_OK, "write_scaled case %d: %s", c, nne_ctx_last_error(ctx));
+        if (st == NNE_OK && nne_image_read(ctx, out, &back) == NNE_OK) {
+            double slope = c < 2 ? (double)(float)cases[c][1] : cases[c][1];
+            double inter = c < 2 ? (double)(float)cases[c][2] : cases[c][2];
+            TEST_CHECK(back->datatype == NNE_DT_INT16 && back->scl_slope == slope &&
+                           back->scl_inter == inter,
+                       "case %d: datatype %d slope %.9g inter %.9g", c, back->datatype,
+                       back->scl_slope, back->scl_inter);
+            double err = 0;
+            for (int64_t i = 0; i < n; i++)
+                err = fmax(err, fabs((double)back->data[i] - (double)src->data[i]));
+            TEST_CHECK(err <= 0.5 * slope * (1 + 1e-5) + 1e-6 * fabs(inter) + 1e-7,
+                       "case %d: max error %g for slope %g", c, err, slope);
+        }
+        nne_image_free(back);
+        back = NULL;
+        nne_image_free(src);
+    }
+    /* Refused: float types with scaling, non-positive or non-finite slopes, and a value that
+     * does not fit after scaling (nothing left behind). */
+    unlink(out);
+    for (int64_t i = 0; i < n; i++) img->data[i] = (float)((i * 7919) % 6001 - 3000);
+    nne_status st = nne_image_write_scaled(ctx, out, img, NNE_DT_FLOAT32, 2.0, 0.0);
+    TEST_CHECK(st == NNE_ERR_ARG, "float32 with slope 2: %d", st);
+    st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, 0.0, 0.0);
+    TEST_CHECK(st == NNE_ERR_ARG, "slope 0: %d", st);
+    st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, (double)NAN, 0.0);
+    TEST_CHECK(st == NNE_ERR_ARG, "slope NaN: %d", st);
+    st = nne_image_write_scaled(ctx, out, img, NNE_DT_INT16, 0.05, 0.0); /* +-3000 / 0.05 */
+    TEST_CHECK(st == NNE_ERR_ARG && strstr(nne_ctx_last_error(ctx), "int16"),
+               "out of range after scaling: %d %s", st, nne_ctx_last_error(ctx));
+    TEST_CHECK(!file_exists(out) && count_tmp_files() == 0, "files left after failed writes");
+    nne_image_free(img);
+}
+
 /* Writes one file for the reverse check plus its .txt/.f32 sidecars. */
 static void export_one(const char *dir, const char *name, nne_image *img, int version, int dt) {
     char p[512];
@@ -568,6 +626,7 @@ int main(void) {
     test_round_trips();
     test_oracle(cJSON_GetObjectItem(expect, "oracle"));
     test_write_errors();
+    test_write_scaled();
     test_export();
 
     rm_tmpdir();

@@ -5,6 +5,9 @@
  * results folder, predicts the same files with the same settings, and must produce the same
  * segmentation voxel for voxel; probabilities must agree within the tolerance below. Also checks
  * bitwise-identical output for 1 and 2 threads and that a failing case writes nothing.
+ * The bundled demo model (models/demo.nne, trained with nnU-Net v2) must also reproduce, on the
+ * demo case, the mask nnUNetPredictor wrote from the same checkpoint
+ * (data/demo/demo_nnunet.nii.gz, tools/cloud/gen_demo_golden.py).
  */
 #include <math.h>
 #include <stdio.h>
@@ -228,6 +231,50 @@ static void run_case(const cJSON *c, const char *tmp) {
     nne_ctx_free(ctx);
 }
 
+/* The demo model on the demo case, default settings (step 0.5, Gaussian, mirroring), against
+ * nnU-Net v2's own prediction from the checkpoint the model was converted from. */
+static void demo_case(const char *tmp) {
+    nne_ctx_params cp = nne_ctx_default_params();
+    cp.n_threads = 2;
+    nne_ctx *ctx = NULL;
+    nne_model *m = NULL;
+    if (nne_ctx_init(&cp, &ctx) != NNE_OK) return;
+    TEST_CHECK(nne_model_load(ctx, "models/demo.nne", &m) == NNE_OK, "demo: load: %s",
+               nne_ctx_last_error(ctx));
+    const char *inputs[2] = {"data/demo/demo_0000.nii.gz", "data/demo/demo_0001.nii.gz"};
+    char out[600];
+    snprintf(out, sizeof out, "%s/demo.nii.gz", tmp);
+    nne_predict_params pp = nne_predict_default_params();
+    nne_predict_report rep;
+    nne_image *ours = NULL, *ref = NULL;
+    if (m) {
+        nne_status st = nne_predict_case(ctx, m, &pp, inputs, 2, out, &rep);
+        TEST_CHECK(st == NNE_OK, "demo: predict: %s", nne_ctx_last_error(ctx));
+        if (st == NNE_OK) {
+            TEST_CHECK(nne_image_read(ctx, out, &ours) == NNE_OK, "demo: read ours");
+            TEST_CHECK(nne_image_read(ctx, "data/demo/demo_nnunet.nii.gz", &ref) == NNE_OK,
+                       "demo: read nnU-Net's mask");
+        }
+    }
+    if (ours && ref) {
+        int64_t nv = nne_image_n_voxels(ref), diff = 0, fg = 0;
+        TEST_CHECK(nne_image_n_voxels(ours) == nv, "demo: voxel count");
+        for (int64_t i = 0; i < nv && nne_image_n_voxels(ours) == nv; i++) {
+            diff += ours->data[i] != ref->data[i];
+            fg += ref->data[i] != 0.0f;
+        }
+        printf("demo: %lld of %lld voxels differ from nnU-Net (%lld foreground), %.2f s\n",
+               (long long)diff, (long long)nv, (long long)fg, rep.t_total);
+        TEST_CHECK(diff == 0, "demo: %lld voxels differ from nnU-Net's mask", (long long)diff);
+        TEST_CHECK(fg > 500, "demo: nnU-Net's mask has a lesion");
+    }
+    nne_image_free(ours);
+    nne_image_free(ref);
+    unlink(out);
+    nne_model_free(m);
+    nne_ctx_free(ctx);
+}
+
 int main(void) {
     nne_log_set_level(NNE_LOG_LEVEL_ERROR);
     cJSON *idx = NULL;
@@ -239,6 +286,7 @@ int main(void) {
     if (!mkdtemp(tmp)) return 1;
     const cJSON *c;
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(idx, "cases")) run_case(c, tmp);
+    demo_case(tmp);
     rmdir(tmp);
     cJSON_Delete(idx);
     return TEST_SUMMARY();

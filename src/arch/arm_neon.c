@@ -792,6 +792,43 @@ static void wino4_out_neon(const nne_wino_out *a) {
                 memcpy(dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w + a->x0, rows[i][b],
                        (size_t)nx * sizeof(float));
     }
+/* Peak probe: 16 independent 4-lane FMA chains (NEON FMLA), written out so they stay in
+ * registers. Cortex-A76/A78 and Carmel issue two 128-bit FMAs per cycle, Neoverse V1/V2 and
+ * Cortex-X cores four, at a latency of 4, so up to 16 chains are needed; with the two
+ * constants they fit the 32 vector registers. */
+static double fma_peak_neon(int64_t iters, float *sink) {
+    const float32x4_t m = vdupq_n_f32(0.99999988f), a = vdupq_n_f32(1e-7f);
+    const float32x4_t d = vdupq_n_f32(0.01f);
+    float32x4_t x0 = vdupq_n_f32(*sink), x1 = vaddq_f32(x0, d), x2 = vaddq_f32(x1, d);
+    float32x4_t x3 = vaddq_f32(x2, d), x4 = vaddq_f32(x3, d), x5 = vaddq_f32(x4, d);
+    float32x4_t x6 = vaddq_f32(x5, d), x7 = vaddq_f32(x6, d), x8 = vaddq_f32(x7, d);
+    float32x4_t x9 = vaddq_f32(x8, d), x10 = vaddq_f32(x9, d), x11 = vaddq_f32(x10, d);
+    float32x4_t x12 = vaddq_f32(x11, d), x13 = vaddq_f32(x12, d), x14 = vaddq_f32(x13, d);
+    float32x4_t x15 = vaddq_f32(x14, d);
+    for (int64_t i = 0; i < iters; i++) {
+        x0 = vfmaq_f32(a, x0, m);
+        x1 = vfmaq_f32(a, x1, m);
+        x2 = vfmaq_f32(a, x2, m);
+        x3 = vfmaq_f32(a, x3, m);
+        x4 = vfmaq_f32(a, x4, m);
+        x5 = vfmaq_f32(a, x5, m);
+        x6 = vfmaq_f32(a, x6, m);
+        x7 = vfmaq_f32(a, x7, m);
+        x8 = vfmaq_f32(a, x8, m);
+        x9 = vfmaq_f32(a, x9, m);
+        x10 = vfmaq_f32(a, x10, m);
+        x11 = vfmaq_f32(a, x11, m);
+        x12 = vfmaq_f32(a, x12, m);
+        x13 = vfmaq_f32(a, x13, m);
+        x14 = vfmaq_f32(a, x14, m);
+        x15 = vfmaq_f32(a, x15, m);
+    }
+    float32x4_t s = vaddq_f32(vaddq_f32(vaddq_f32(x0, x1), vaddq_f32(x2, x3)),
+                              vaddq_f32(vaddq_f32(x4, x5), vaddq_f32(x6, x7)));
+    s = vaddq_f32(s, vaddq_f32(vaddq_f32(vaddq_f32(x8, x9), vaddq_f32(x10, x11)),
+                               vaddq_f32(vaddq_f32(x12, x13), vaddq_f32(x14, x15))));
+    *sink = vaddvq_f32(s);
+    return 2.0 * 16 * 4 * (double)iters;
 }
 
 /* NEON is architectural on AArch64: this table is always available there. */
@@ -810,6 +847,7 @@ const nne_kernels nne_kernels_neon = {
     .wino_out = wino_out_neon,
     .wino4_in = wino4_in_neon,
     .wino4_out = wino4_out_neon,
+    .fma_peak = fma_peak_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

@@ -303,6 +303,28 @@ static void wino4_out_ref(const nne_wino_out *a) {
 }
 
 /* The reference table: every field set, always compiled, the oracle of test_kernels.c. */
+/* Peak probe of the portable path: 8 independent chains x = x * m + a in plain C, written
+ * out so they stay in registers (ISO C without -ffp-contract: one multiply and one add, 2
+ * FLOPs). Whatever the compiler makes of it is the peak the `_ref` kernels can hope for.
+ * m < 1 and a > 0 keep x near a / (1 - m), far from overflow and denormals. */
+static double fma_peak_ref(int64_t iters, float *sink) {
+    const float m = 0.99999988f, a = 1e-7f, d = 0.01f;
+    float x0 = *sink, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d;
+    float x4 = x3 + d, x5 = x4 + d, x6 = x5 + d, x7 = x6 + d;
+    for (int64_t i = 0; i < iters; i++) {
+        x0 = x0 * m + a;
+        x1 = x1 * m + a;
+        x2 = x2 * m + a;
+        x3 = x3 * m + a;
+        x4 = x4 * m + a;
+        x5 = x5 * m + a;
+        x6 = x6 * m + a;
+        x7 = x7 * m + a;
+    }
+    *sink = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7));
+    return 2.0 * 8 * (double)iters;
+}
+
 const nne_kernels nne_kernels_ref = {
     .name = "ref",
     .axpy_rows = axpy_rows_ref,
@@ -318,4 +340,5 @@ const nne_kernels nne_kernels_ref = {
     .wino_out = wino_out_ref,
     .wino4_in = wino4_in_ref,
     .wino4_out = wino4_out_ref,
+    .fma_peak = fma_peak_ref,
 };

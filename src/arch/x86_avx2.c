@@ -936,6 +936,40 @@ static void wino4_out_avx2(const nne_wino_out *a) {
 }
 
 /* Selected by nne_cpu_select only when the CPU reports AVX2 and FMA. */
+/* Peak probe: 12 independent 8-lane FMA chains in ymm registers. Zen 3 and Intel cores since
+ * Haswell issue two FMAs per cycle with a latency of 4 to 5 cycles, so at least 8 to 10 chains
+ * are needed to keep both pipes busy; 12 leave room and still fit the 16 registers with the
+ * two constants. */
+static double fma_peak_avx2(int64_t iters, float *sink) {
+    const __m256 m = _mm256_set1_ps(0.99999988f), a = _mm256_set1_ps(1e-7f);
+    const __m256 s0 = _mm256_set1_ps(*sink), d = _mm256_set1_ps(0.01f);
+    __m256 x0 = s0, x1 = _mm256_add_ps(x0, d), x2 = _mm256_add_ps(x1, d);
+    __m256 x3 = _mm256_add_ps(x2, d), x4 = _mm256_add_ps(x3, d), x5 = _mm256_add_ps(x4, d);
+    __m256 x6 = _mm256_add_ps(x5, d), x7 = _mm256_add_ps(x6, d), x8 = _mm256_add_ps(x7, d);
+    __m256 x9 = _mm256_add_ps(x8, d), x10 = _mm256_add_ps(x9, d), x11 = _mm256_add_ps(x10, d);
+    for (int64_t i = 0; i < iters; i++) {
+        x0 = _mm256_fmadd_ps(x0, m, a);
+        x1 = _mm256_fmadd_ps(x1, m, a);
+        x2 = _mm256_fmadd_ps(x2, m, a);
+        x3 = _mm256_fmadd_ps(x3, m, a);
+        x4 = _mm256_fmadd_ps(x4, m, a);
+        x5 = _mm256_fmadd_ps(x5, m, a);
+        x6 = _mm256_fmadd_ps(x6, m, a);
+        x7 = _mm256_fmadd_ps(x7, m, a);
+        x8 = _mm256_fmadd_ps(x8, m, a);
+        x9 = _mm256_fmadd_ps(x9, m, a);
+        x10 = _mm256_fmadd_ps(x10, m, a);
+        x11 = _mm256_fmadd_ps(x11, m, a);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3)),
+                             _mm256_add_ps(_mm256_add_ps(x4, x5), _mm256_add_ps(x6, x7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(x8, x9), _mm256_add_ps(x10, x11)));
+    float v[8];
+    _mm256_storeu_ps(v, s);
+    *sink = v[0] + v[7];
+    return 2.0 * 12 * 8 * (double)iters;
+}
+
 const nne_kernels nne_kernels_avx2 = {
     .name = "avx2",
     .axpy_rows = axpy_rows_avx2,
@@ -951,6 +985,7 @@ const nne_kernels nne_kernels_avx2 = {
     .wino_out = wino_out_avx2,
     .wino4_in = wino4_in_avx2,
     .wino4_out = wino4_out_avx2,
+    .fma_peak = fma_peak_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */

@@ -53,6 +53,7 @@ double cli_now_s(void);
 int cli_parse_shape(const char *s, int64_t out[3]);
 
 int cmd_convert(int argc, char **argv);
+int cmd_export_onnx(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

@@ -11,8 +11,11 @@ static void help(const cli_opt *o, int n) {
             "usage: nnedge convert RESULTS_DIR [-c CONFIG] [-f FOLDS] [--checkpoint final|best]"
             " -o MODEL.nne\n"
             "       nnedge convert --random-init PLANS.json [--dataset DATASET.json] [-c CONFIG]"
-            " [--seed S] -o MODEL.nne\n\n"
+            " [--seed S] -o MODEL.nne\n"
+            "       nnedge convert MODEL.onnx -o MODEL.nne\n\n"
             "RESULTS_DIR is nnU-Net's trainer folder (plans.json, dataset.json, fold_X/).\n"
+            "MODEL.onnx: a PlainConvUNet graph (nnedge export-onnx, torch.onnx.export); see\n"
+            "docs/ONNX.md.\n"
             "FOLDS: 0 | 0,1,2,3,4 | all (the fold_all folder); default: every fold_N present.\n\n");
     cli_print_opts(o, n);
 }

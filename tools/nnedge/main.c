@@ -15,6 +15,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"convert", cmd_convert, "import an nnU-Net v2 results folder (or random-init plans) to .nne"},
+    {"export-onnx", cmd_export_onnx, "write one fold as ONNX (ONNX Runtime, TensorRT) with metadata"},
     {"predict", cmd_predict, "segment NIfTI cases exactly as nnU-Net v2 predicts them"},
     {"evaluate", cmd_evaluate, "per-case Dice, IoU, AP, volumes, lesion F1, HD95 and summaries"},
     {"compare", cmd_compare, "Friedman/Wilcoxon comparison of evaluated configurations"},
@@ -29,7 +30,7 @@ static void usage(FILE *f) {
     fprintf(f, "nnedge %s - nnU-Net v2 inference on CPUs\n\nusage: nnedge COMMAND [options]\n\n"
                "commands:\n", nne_version());
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'nnedge COMMAND --help' shows a command's options.\n"
                "exit codes: 0 ok, 1 internal error, 2 usage, 3 partial batch, 10+status on failure (11 out of\n"
                "memory, 12 i/o, 13 format, 14 shape, 15 argument, 16 unsupported, 17 checksum);\n"
