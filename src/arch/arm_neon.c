@@ -792,6 +792,8 @@ static void wino4_out_neon(const nne_wino_out *a) {
                 memcpy(dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w + a->x0, rows[i][b],
                        (size_t)nx * sizeof(float));
     }
+}
+
 /* Peak probe: 16 independent 4-lane FMA chains (NEON FMLA), written out so they stay in
  * registers. Cortex-A76/A78 and Carmel issue two 128-bit FMAs per cycle, Neoverse V1/V2 and
  * Cortex-X cores four, at a latency of 4, so up to 16 chains are needed; with the two
