@@ -1,14 +1,15 @@
 /*
  * bench_accuracy.c - how far the fast convolution algorithms move a whole network's logits:
  * one forward of a model on a fixed random input with the reference configuration (direct
- * convolution everywhere, by default the portable `ref` kernels) and one with the candidate
- * (automatic choice: Winograd where it is faster, the best kernels), then max |dlogit|, the
+ * convolution everywhere; pass REF_ISA ref for the portable `ref` kernels, about 30x slower)
+ * and one with the candidate (the default choice: Winograd where it is faster, the best
+ * kernels), then max |dlogit|, the
  * logit range, their ratio and the number of voxels whose argmax differs. A measurement, not
  * a test: it never judges the numbers (the issue's bound is max |dlogit| <= 1e-3 x range).
  *
  *   bench_accuracy [MODEL.nne [D,H,W [THREADS [REF_ISA [REF_CONV [ISA [CONV]]]]]]]
  *
- * Defaults: build/ref_random.nne, 64,64,64, 2 threads, reference ref/direct, candidate
+ * Defaults: build/ref_random.nne, 64,64,64, 2 threads, reference auto/direct, candidate
  * auto/auto. Prints one JSON line; exits 0 without output when the default model is missing.
  */
 #include <math.h>
@@ -57,7 +58,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const int threads = argc > 3 ? atoi(argv[3]) : 2;
-    const char *ref_isa = argc > 4 ? argv[4] : "ref", *ref_conv = argc > 5 ? argv[5] : "direct";
+    const char *ref_isa = argc > 4 ? argv[4] : "auto", *ref_conv = argc > 5 ? argv[5] : "direct";
     const char *isa = argc > 6 ? argv[6] : "auto", *conv = argc > 7 ? argv[7] : "auto";
     FILE *f = fopen(model, "rb");
     if (!f) {
