@@ -5,6 +5,13 @@
  * Shapes are the convolutions of the reference 128^3 PlainConvUNet (features 32-64-128-256-
  * 320-320, 3x3x3, stride 2 from stage 1), cut to a slab of output planes where the full level
  * would take long; GFLOP/s counts 2 FLOPs per multiply-add of the slab actually computed.
+ * Convolutions run three ways: "conv3d" is the one-shot direct path (weights packed on every
+ * call, as before prepared weights existed), "conv3d_direct" and "conv3d_wino" run weights
+ * prepared once (nne_conv3d_prep) with the direct and the Winograd F(2x2x2, 3x3x3) algorithm
+ * (stride-1 3x3x3 shapes only; "conv3d_wino4": the opt-in F(4x4x2, 3x3x3)). A line's
+ * "default" field is 1 for the algorithm a model uses for that shape by default
+ * (nne_conv3d_algo_pick). All report effective GFLOP/s: the direct convolution's
+ * multiply-adds x 2 / time, so Winograd's fewer multiplications show as a higher rate.
  * Options: bench_kernels [max_threads] [isa]   (default 2 threads, every variant).
  */
 #include <stdio.h>
@@ -46,12 +53,19 @@ typedef struct timing {
         }                                                                                          \
     } while (0)
 
+static void print_line_d(const char *op, const char *shape, const char *isa, int nth, timing t,
+                         double flops, int dflt) {
+    printf("{\"op\":\"%s\",\"shape\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"seconds\":%.6f,"
+           "\"gflops\":%.2f,\"cpu_seconds\":%.6f,\"cpu_gflops_per_thread\":%.2f",
+           op, shape, isa, nth, t.wall, flops / t.wall * 1e-9, t.cpu, flops / (t.cpu / nth) * 1e-9);
+    if (dflt >= 0) printf(",\"default\":%d", dflt);
+    printf("}\n");
+    fflush(stdout);
+}
+
 static void print_line(const char *op, const char *shape, const char *isa, int nth, timing t,
                        double flops) {
-    printf("{\"op\":\"%s\",\"shape\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"seconds\":%.6f,"
-           "\"gflops\":%.2f,\"cpu_seconds\":%.6f,\"cpu_gflops_per_thread\":%.2f}\n",
-           op, shape, isa, nth, t.wall, flops / t.wall * 1e-9, t.cpu, flops / (t.cpu / nth) * 1e-9);
-    fflush(stdout);
+    print_line_d(op, shape, isa, nth, t, flops, -1);
 }
 
 /* Inputs in [-0.5, 0.5) from an LCG: values do not matter for speed, only denormals would. */
@@ -77,11 +91,15 @@ typedef struct conv_shape {
 static const conv_shape convs[] = {
     {"enc0 2->32 k3 s1 @128^3 slab d6", 2, 32, {6, 128, 128}, {3, 3, 3}, {1, 1, 1}},
     {"enc0 32->32 k3 s1 @128^3 slab d6", 32, 32, {6, 128, 128}, {3, 3, 3}, {1, 1, 1}},
+    {"dec0 64->32 k3 s1 @128^3 slab d6", 64, 32, {6, 128, 128}, {3, 3, 3}, {1, 1, 1}},
     {"enc1 32->64 k3 s2 @128->64 slab", 32, 64, {10, 128, 128}, {3, 3, 3}, {2, 2, 2}},
     {"enc1 64->64 k3 s1 @64^3 slab d8", 64, 64, {8, 64, 64}, {3, 3, 3}, {1, 1, 1}},
     {"dec 128->64 k3 s1 @64^3 slab d4", 128, 64, {4, 64, 64}, {3, 3, 3}, {1, 1, 1}},
+    {"enc2 64->128 k3 s2 @64->32 slab", 64, 128, {16, 64, 64}, {3, 3, 3}, {2, 2, 2}},
     {"enc2 128->128 k3 s1 @32^3", 128, 128, {32, 32, 32}, {3, 3, 3}, {1, 1, 1}},
+    {"dec2 256->128 k3 s1 @32^3 slab d8", 256, 128, {8, 32, 32}, {3, 3, 3}, {1, 1, 1}},
     {"enc3 256->256 k3 s1 @16^3", 256, 256, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}},
+    {"dec3 512->256 k3 s1 @16^3", 512, 256, {16, 16, 16}, {3, 3, 3}, {1, 1, 1}},
     {"enc4 320->320 k3 s1 @8^3", 320, 320, {8, 8, 8}, {3, 3, 3}, {1, 1, 1}},
     {"enc5 320->320 k3 s1 @4^3", 320, 320, {4, 4, 4}, {3, 3, 3}, {1, 1, 1}},
     {"seg 32->2 k1 @128^3 slab d16", 32, 2, {16, 128, 128}, {1, 1, 1}, {1, 1, 1}},
@@ -102,6 +120,23 @@ static void bench_conv(const conv_shape *cs, const nne_kernels *kt, nne_pool *po
     timing t;
     TIME_BEST(t, 3, nne_conv3d_fwd(pool, kt, dst, src, w, b, &d, ws));
     print_line("conv3d", cs->name, kt->name, nth, t, flops);
+    static const nne_conv3d_algo algos[3] = {NNE_CONV3D_DIRECT, NNE_CONV3D_WINO,
+                                             NNE_CONV3D_WINO4};
+    static const char *const names[3] = {"conv3d_direct", "conv3d_wino", "conv3d_wino4"};
+    const int k3s1 = cs->k[0] == 3 && cs->k[1] == 3 && cs->k[2] == 3 && cs->s[0] == 1 &&
+                     cs->s[1] == 1 && cs->s[2] == 1;
+    for (int a = 0; a < 3 && nne_conv3d_algo_pick(&d, 0) == NNE_CONV3D_DIRECT; a++) {
+        if (algos[a] != NNE_CONV3D_DIRECT && !k3s1) continue;
+        void *prep = nne_malloc(nne_conv3d_prep_bytes(&d, algos[a]));
+        void *rws = nne_malloc(nne_conv3d_run_ws_bytes(&d, algos[a], nth));
+        nne_conv3d_w pw;
+        nne_conv3d_prep(pool, &pw, &d, algos[a], w, b, prep);
+        TIME_BEST(t, 3, nne_conv3d_run(pool, kt, dst, src, &pw, &d, rws));
+        print_line_d(names[a], cs->name, kt->name, nth, t, flops,
+                     nne_conv3d_algo_pick(&d, 1) == algos[a]);
+        nne_free(prep);
+        nne_free(rws);
+    }
     nne_free(src);
     nne_free(w);
     nne_free(b);
@@ -151,7 +186,7 @@ int main(int argc, char **argv) {
             if (only && strcmp(only, tabs[t]->name)) continue;
             const int is_ref = !strcmp(tabs[t]->name, "ref");
             for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
-                if (is_ref && quick_ref && i != 7 && i != 8 && i != 9) continue;
+                if (is_ref && quick_ref && i < 11) continue; /* the 8^3, 4^3, seg shapes */
                 bench_conv(&convs[i], tabs[t], pool, nth);
             }
             bench_convt(tabs[t], pool, nth);

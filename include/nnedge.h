@@ -116,14 +116,23 @@ typedef struct nne_ctx_params {
     int n_threads;   /* worker threads including the caller; 0 = number of online CPUs      */
     const char *isa; /* kernel variant: NULL/"auto" = best available (or $NNE_ISA if set),
                         "ref" = portable reference, "avx2", "neon". Borrowed during init.   */
+    const char *conv; /* convolution algorithms of models loaded with this context:
+                        NULL/"auto" = the default per layer (or $NNE_CONV if set): Winograd
+                        F(2x2x2,3x3x3) for the stride-1 3x3x3 layers of 16^3 voxels and
+                        more, direct convolution elsewhere; "direct" = direct convolution
+                        everywhere (the reference for accuracy checks); "winograd2" /
+                        "winograd4" = Winograd F(2x2x2,3x3x3) / F(4x4x2,3x3x3) on every
+                        stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer products, about 4x the
+                        rounding error, 2.25x the prepared weight memory). Borrowed during
+                        init.                                                                */
 } nne_ctx_params;
 
-/* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto). */
+/* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto). */
 NNE_API nne_ctx_params nne_ctx_default_params(void);
 
 /* Creates a context. `params` may be NULL for the defaults. On success *out is an owned
  * context, released with nne_ctx_free. Returns NNE_ERR_ARG for an unknown or unavailable
- * isa, NNE_ERR_NOMEM if threads or memory cannot be had. */
+ * isa or an unknown conv, NNE_ERR_NOMEM if threads or memory cannot be had. */
 NNE_API nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out);
 
 /* Releases a context and joins its threads. Accepts NULL. */

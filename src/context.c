@@ -13,6 +13,7 @@ nne_ctx_params nne_ctx_default_params(void) {
     memset(&p, 0, sizeof p);
     p.n_threads = 0;
     p.isa = NULL;
+    p.conv = NULL;
     return p;
 }
 
@@ -25,6 +26,21 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
                 p.isa ? p.isa : getenv("NNE_ISA"));
         return st;
     }
+    const char *conv = p.conv;
+    if (!conv || !strcmp(conv, "auto")) {
+        const char *env = getenv("NNE_CONV");
+        conv = (env && *env) ? env : "auto";
+    }
+    const int wino = !strcmp(conv, "auto")        ? 1
+                     : !strcmp(conv, "direct")    ? 0
+                     : !strcmp(conv, "winograd2") ? 2
+                     : !strcmp(conv, "winograd4") ? 3
+                                                  : -1;
+    if (wino < 0) {
+        nne_log(NNE_LOG_LEVEL_ERROR, "convolution algorithm '%s' is unknown (auto, direct, "
+                "winograd2, winograd4)", conv);
+        return NNE_ERR_ARG;
+    }
     int nth = p.n_threads;
     if (nth <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -34,6 +50,7 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
     nne_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return NNE_ERR_NOMEM;
     ctx->kernels = k;
+    ctx->wino = wino;
     st = nne_pool_init(nth, &ctx->pool);
     if (st != NNE_OK) {
         free(ctx);

@@ -2,10 +2,15 @@
  * conv3d.c - 3-D convolution forward with PyTorch Conv3d semantics (cross-correlation, zero
  * padding k/2 per axis, dilation 1, optional bias), NCDHW with N = 1, float32.
  *
- * DESIGN. Direct convolution, no im2col buffer. Each call first packs the weights
- * [c_out][c_in][kd][kh][kw] into the workspace as blocks of NNE_CONV_OCB output channels,
- * [c_out / OCB][c_in][kd][kh][kw][OCB] (the last block zero padded), so that one tap of a whole
- * block is one vector; the bias is padded the same way. The output is then partitioned into
+ * DESIGN. Weights are prepared once per layer (nne_conv3d_prep, at model load) for one of
+ * three algorithms: Winograd F(2x2x2, 3x3x3) for the stride-1 3x3x3 layers where it wins
+ * (src/conv3d_wino.c), a plain matrix product for 1x1x1 stride 1, and direct convolution for
+ * the rest. nne_conv3d_fwd is the one-shot direct path (packing into its workspace first)
+ * that tests and benchmarks use without a model.
+ * Direct convolution, no im2col buffer. The weights [c_out][c_in][kd][kh][kw] are packed as
+ * blocks of NNE_CONV_OCB output channels, [c_out / OCB][c_in][kd][kh][kw][OCB] (the last block
+ * zero padded), so that one tap of a whole block is one vector; the bias is padded the same
+ * way. The output is then partitioned into
  * work items (output plane z, group of channel blocks); a thread owns whole items and never
  * shares an output element with another thread. A group holds as many channel blocks as keep
  * their packed weights within CONV_WGROUP_BYTES (cache blocking). For every output row of an
@@ -71,11 +76,72 @@ static int64_t rowbuf_floats(const nne_conv3d_desc *d) {
     return (int64_t)NNE_MIN(d->c_in, (int64_t)CONV_ICB) * d->k[0] * d->k[1] * padded_width(d);
 }
 
+static int is_pointwise(const nne_conv3d_desc *d) {
+    return d->k[0] == 1 && d->k[1] == 1 && d->k[2] == 1 && d->stride[0] == 1 &&
+           d->stride[1] == 1 && d->stride[2] == 1;
+}
+
+/* Where Winograd replaces the direct kernels by default: outputs at least 8 wide (a tile
+ * group covers 16 columns; at 4 columns three quarters of its lanes would idle and the direct
+ * kernels are as fast) and at least 16^3 voxels, so that each transformed weight (2.4x the
+ * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
+ * (most of its weights, under 2 % of its work) stay direct. The default variant is F(2x2x2):
+ * F(4x4x2) is faster still (bench_kernels) but rounds about 4x worse and needs 2.25x its
+ * weight memory, so it is opt-in (wino == 3). Measured on the development machine with
+ * bench_kernels and nnedge bench. */
+#ifndef WINO_MIN_WOUT
+#define WINO_MIN_WOUT 8
+#endif
+#ifndef WINO_MIN_VOXELS
+#define WINO_MIN_VOXELS 4096
+#endif
+
+nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
+    if (is_pointwise(d)) return NNE_CONV3D_GEMM;
+    const int k3s1 = d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3 && d->stride[0] == 1 &&
+                     d->stride[1] == 1 && d->stride[2] == 1;
+    if (!k3s1 || wino == 0) return NNE_CONV3D_DIRECT;
+    if (wino == 2) return NNE_CONV3D_WINO;
+    if (wino == 3) return NNE_CONV3D_WINO4;
+    const int64_t vox = d->out[0] * d->out[1] * d->out[2];
+    return d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS ? NNE_CONV3D_WINO
+                                                                : NNE_CONV3D_DIRECT;
+}
+
+/* Bytes of the direct algorithm's packed weights and padded bias. */
+static size_t direct_prep_bytes(const nne_conv3d_desc *d) {
+    return nne_align_up((size_t)packed_floats(d) * sizeof(float)) +
+           nne_align_up((size_t)(n_oc_blocks(d) * NNE_CONV_OCB) * sizeof(float));
+}
+
+static size_t direct_ws_bytes(const nne_conv3d_desc *d, int nth) {
+    return (size_t)nth * nne_align_up((size_t)rowbuf_floats(d) * sizeof(float));
+}
+
+size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
+    switch (algo) {
+    case NNE_CONV3D_DIRECT: return direct_prep_bytes(d);
+    case NNE_CONV3D_WINO: return nne_conv3d_wino_prep_bytes(d, 2);
+    case NNE_CONV3D_WINO4: return nne_conv3d_wino_prep_bytes(d, 4);
+    case NNE_CONV3D_GEMM: break;
+    }
+    return 0;
+}
+
+size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, int nth) {
+    NNE_ASSERT(nth >= 1);
+    switch (algo) {
+    case NNE_CONV3D_DIRECT: return direct_ws_bytes(d, nth);
+    case NNE_CONV3D_WINO: return nne_conv3d_wino_ws_bytes(d, 2, nth);
+    case NNE_CONV3D_WINO4: return nne_conv3d_wino_ws_bytes(d, 4, nth);
+    case NNE_CONV3D_GEMM: break;
+    }
+    return 0;
+}
+
 size_t nne_conv3d_ws_bytes(const nne_conv3d_desc *d, int nth) {
     NNE_ASSERT(nth >= 1);
-    return nne_align_up((size_t)packed_floats(d) * sizeof(float)) +
-           nne_align_up((size_t)(n_oc_blocks(d) * NNE_CONV_OCB) * sizeof(float)) +
-           (size_t)nth * nne_align_up((size_t)rowbuf_floats(d) * sizeof(float));
+    return direct_prep_bytes(d) + direct_ws_bytes(d, nth);
 }
 
 /* Everything the work functions need; lives on the caller's stack for one call. */
@@ -84,17 +150,26 @@ typedef struct conv_job {
     const nne_conv3d_desc *d;
     float *dst;        /* [c_out][out d][out h][out w]                */
     const float *src;  /* [c_in][in d][in h][in w]                    */
-    const float *w;    /* [c_out][c_in][kd][kh][kw] (PyTorch layout)  */
-    const float *bias; /* [c_out] or NULL                             */
-    float *wp;         /* packed [n_ocb][c_in][kd][kh][kw][OCB]       */
-    float *bp;         /* packed [n_ocb * OCB]                        */
+    const float *w;    /* GEMM: [c_out][c_in]                         */
+    const float *bias; /* GEMM: [c_out] or NULL                       */
+    const float *wp;   /* packed [n_ocb][c_in][kd][kh][kw][OCB]       */
+    const float *bp;   /* packed [n_ocb * OCB]                        */
     char *rowbufs;     /* per thread [CONV_ICB][kd][kh][padded width] */
     size_t rowbuf_bytes;
 } conv_job;
 
+/* Weight packing: PyTorch layout in, direct-kernel blocks out. */
+typedef struct pack_job {
+    const nne_conv3d_desc *d;
+    const float *w;    /* [c_out][c_in][kd][kh][kw] (PyTorch layout)  */
+    const float *bias; /* [c_out] or NULL                             */
+    float *wp;         /* packed [n_ocb][c_in][kd][kh][kw][OCB]       */
+    float *bp;         /* packed [n_ocb * OCB]                        */
+} pack_job;
+
 /* Packs the weight blocks [lo, hi) of this thread's share; zero-fills the channel tail. */
 static void conv_pack_task(void *arg, int ith, int nth) {
-    const conv_job *j = arg;
+    const pack_job *j = arg;
     const nne_conv3d_desc *d = j->d;
     const int64_t kvol = (int64_t)d->k[0] * d->k[1] * d->k[2];
     int64_t lo, hi;
@@ -236,24 +311,74 @@ static void conv_1x1_task(void *arg, int ith, int nth) {
     }
 }
 
-void nne_conv3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
-                    const float *w, const float *bias, const nne_conv3d_desc *d, void *ws) {
-    NNE_ASSERT(kt && dst && src && w && d);
-    for (int i = 0; i < 3; i++)
+void nne_conv3d_prep(nne_pool *pool, nne_conv3d_w *out, const nne_conv3d_desc *d,
+                     nne_conv3d_algo algo, const float *w, const float *bias, void *mem) {
+    NNE_ASSERT(out && d && w);
+    memset(out, 0, sizeof *out);
+    out->algo = algo;
+    out->c_in = d->c_in;
+    out->c_out = d->c_out;
+    memcpy(out->k, d->k, sizeof out->k);
+    memcpy(out->stride, d->stride, sizeof out->stride);
+    if (algo == NNE_CONV3D_GEMM) {
+        NNE_ASSERT(is_pointwise(d));
+        out->w = w;
+        out->bias = bias;
+        return;
+    }
+    NNE_ASSERT(mem);
+    float *wp = mem;
+    if (algo == NNE_CONV3D_WINO || algo == NNE_CONV3D_WINO4) {
+        float *bp = NULL;
+        nne_conv3d_wino_prep(pool, mem, d, algo == NNE_CONV3D_WINO ? 2 : 4, w, bias, &wp, &bp);
+        out->packed = wp;
+        out->bias = bp;
+        return;
+    }
+    pack_job j = {.d = d, .w = w, .bias = bias, .wp = wp};
+    j.bp = (float *)((char *)mem + nne_align_up((size_t)packed_floats(d) * sizeof(float)));
+    nne_pool_run(pool, conv_pack_task, &j);
+    out->packed = j.wp;
+    out->bias = j.bp;
+}
+
+void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                    const nne_conv3d_w *pw, const nne_conv3d_desc *d, void *ws) {
+    NNE_ASSERT(kt && dst && src && pw && d);
+    NNE_ASSERT(pw->c_in == d->c_in && pw->c_out == d->c_out);
+    for (int i = 0; i < 3; i++) {
         NNE_ASSERT(d->k[i] % 2 == 1 && d->pad[i] == d->k[i] / 2);
-    conv_job j = {.kt = kt, .d = d, .dst = dst, .src = src, .w = w, .bias = bias};
-    const int pointwise = d->k[0] == 1 && d->k[1] == 1 && d->k[2] == 1 && d->stride[0] == 1 &&
-                          d->stride[1] == 1 && d->stride[2] == 1;
-    if (pointwise) {
+        NNE_ASSERT(pw->k[i] == d->k[i] && pw->stride[i] == d->stride[i]);
+    }
+    if (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4) {
+        NNE_ASSERT(ws);
+        nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d,
+                            pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws);
+        return;
+    }
+    conv_job j = {.kt = kt, .d = d, .dst = dst, .src = src, .w = pw->w, .bias = pw->bias};
+    if (pw->algo == NNE_CONV3D_GEMM) {
         nne_pool_run(pool, conv_1x1_task, &j);
         return;
     }
     NNE_ASSERT(ws);
-    j.wp = ws;
-    j.bp = (float *)((char *)ws + nne_align_up((size_t)packed_floats(d) * sizeof(float)));
-    j.rowbufs =
-        (char *)j.bp + nne_align_up((size_t)(n_oc_blocks(d) * NNE_CONV_OCB) * sizeof(float));
+    j.wp = pw->packed;
+    j.bp = pw->bias;
+    j.rowbufs = ws;
     j.rowbuf_bytes = nne_align_up((size_t)rowbuf_floats(d) * sizeof(float));
-    nne_pool_run(pool, conv_pack_task, &j);
     nne_pool_run(pool, conv_row_task, &j);
+}
+
+void nne_conv3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                    const float *w, const float *bias, const nne_conv3d_desc *d, void *ws) {
+    NNE_ASSERT(kt && dst && src && w && d);
+    nne_conv3d_w pw;
+    if (is_pointwise(d)) {
+        nne_conv3d_prep(pool, &pw, d, NNE_CONV3D_GEMM, w, bias, NULL);
+        nne_conv3d_run(pool, kt, dst, src, &pw, d, NULL);
+        return;
+    }
+    NNE_ASSERT(ws);
+    nne_conv3d_prep(pool, &pw, d, NNE_CONV3D_DIRECT, w, bias, ws);
+    nne_conv3d_run(pool, kt, dst, src, &pw, d, (char *)ws + direct_prep_bytes(d));
 }

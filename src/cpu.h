@@ -19,6 +19,86 @@
  * packing in conv3d.c is ISA independent; AVX2 holds a block in one register, NEON in two). */
 #define NNE_CONV_OCB 8
 
+/* Winograd F(2x2x2, 3x3x3) (src/conv3d_wino.c). A tile is 2x2x2 outputs computed from a
+ * 4x4x4 input patch; its transform has NNE_WINO_NPOS = 64 positions p = (pd * 4 + ph) * 4 + pw.
+ * Tiles are handled in groups of NNE_WINO_GT consecutive tiles along w (one tile row); the
+ * transform kernels work on one group (the group's tiles are the vector lanes), the GEMM on
+ * blocks of whole groups. Transformed weights are packed in blocks of NNE_WINO_OCR output
+ * channels: u[p][oc / OCR][ic][oc % OCR]. Lane l of a group holds tile NNE_WINO_LANE_TILE(l)
+ * of the group: bits 1 and 2 of l swapped (tiles 0 1 4 5 2 3 6 7), the order in which even/odd
+ * shuffles inside 128-bit halves deliver the tiles of 16 columns, so no lane-crossing
+ * permutes are needed; the GEMM does not care about the order. All constants are the same for
+ * every ISA, so the weight transform and the buffer layouts are ISA independent. */
+#define NNE_WINO_NPOS 64
+#define NNE_WINO_GT 8
+#define NNE_WINO_OCR 4
+#define NNE_WINO_LANE_TILE(l) (((l)&1) | (((l) >> 1 & 1) << 2) | (((l) >> 2 & 1) << 1))
+
+/* Input transform of one tile group, V = (B^T x B^T x B^T) d per channel, with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ * applied along d, then h, then w. Tile t of the group (t < NNE_WINO_GT, in lane l with
+ * t = NNE_WINO_LANE_TILE(l)) reads the input patch z0..z0+3, y0..y0+3, x0+2t..x0+2t+3;
+ * voxels outside [0,d) x [0,h) x [0,w) are zero (padding), so tiles past the end of a row
+ * transform zeros. Writes
+ *   v[p * v_ps + c * v_cs + l]   for p < 64, c < nc, l < NNE_WINO_GT. */
+typedef struct nne_wino_in {
+    float *v;          /* [64][nc][..] transformed group: position stride v_ps, channel v_cs */
+    int64_t v_ps, v_cs;
+    const float *src;  /* input [nc][d][h][w] (channel 0)                                    */
+    int64_t src_cs;    /* channel stride (d * h * w)                                         */
+    int64_t nc;        /* channels                                                           */
+    int64_t d, h, w;   /* input size                                                         */
+    int64_t z0, y0, x0; /* input corner of tile 0's patch (2 tz - 1, ...; may be -1)         */
+} nne_wino_in;
+
+/* Output transform of one tile group, Y = (A^T x A^T x A^T) M + bias per channel, with
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * applied along d, then h, then w: reads m[p * m_ps + c * m_cs + l] and writes the 2x2x2
+ * outputs of tile t = NNE_WINO_LANE_TILE(l) at
+ * dst[c * dst_cs + ((z0 + a) * h + y0 + b) * w + x0 + 2 t + e] for the voxels inside
+ * [0,d) x [0,h) x [0,w) only (nothing else is written). */
+typedef struct nne_wino_out {
+    float *dst;        /* output [nc][d][h][w] (channel 0)                                   */
+    int64_t dst_cs;    /* channel stride (d * h * w)                                         */
+    const float *m;    /* [64][nc][..] transform-domain results of the group                 */
+    int64_t m_ps, m_cs;
+    const float *bias; /* [nc], never NULL                                                   */
+    int64_t nc;        /* channels                                                           */
+    int64_t d, h, w;   /* output size                                                        */
+    int64_t z0, y0, x0; /* output corner of tile 0 (2 tz, 2 ty, 2 tx)                        */
+} nne_wino_out;
+
+/* Winograd F(4x4x2, 3x3x3): tiles of 4 (d) x 4 (h) x 2 (w) outputs from 6 x 6 x 4 input
+ * patches, with NNE_WINO4_NPOS = 144 positions p = (pd * 6 + ph) * 4 + pw. Along d and h the
+ * F(4, 3) Toom-Cook matrices for the interpolation points 0, 1, -1, 1/2, -2 (more accurate
+ * than Lavin & Gray's 0, 1, -1, 2, -2: about 3x smaller worst-case rounding error in 3-D)
+ *   B4^T = [1 -3/2 -2 3/2 1 0; 0 -1 1/2 5/2 1 0; 0 1 -5/2 1/2 1 0; 0 -2 -1 2 1 0;
+ *           0 1/2 -1 -1/2 1 0; 0 1 -3/2 -2 3/2 1],
+ *   G4 = [1 0 0; 1/3 1/3 1/3; -1/3 1/3 -1/3; -16/15 -8/15 -4/15; 1/15 -2/15 4/15; 0 0 1],
+ *   A4^T = [1 1 1 1 1 0; 0 1 -1 1/2 -2 0; 0 1 1 1/4 4 0; 0 1 -1 1/8 -8 1],
+ * along w F(2, 3)'s. Tile groups, lane order, the GEMM and the weight packing are those of
+ * F(2x2x2): the same nne_wino_in / nne_wino_out arguments describe one group, with the
+ * patch z0..z0+5, y0..y0+5 (corner 4 tz - 1, 4 ty - 1, 16 gx - 1) and the outputs
+ * z0..z0+3, y0..y0+3, and v/m holding 144 positions. 2.25x fewer products than F(2x2x2)
+ * for a larger rounding error; see src/conv3d_wino.c. */
+#define NNE_WINO4_NPOS 144
+
+/* The transform-domain products of a block of tiles, for every position p < npos:
+ *   m[p * m_ps + (b * OCR + r) * m_cs + t] = (accumulate ? that value : 0)
+ *       + sum_{ic < c_in} u[p * u_ps + b * u_bs + ic * OCR + r] * v[p * v_ps + ic * v_cs + t]
+ * for row blocks b < nb, r < NNE_WINO_OCR, tiles t < nt (a multiple of NNE_WINO_GT), summed in
+ * increasing ic. Rows of zero-padded output channels are computed like the others. */
+typedef struct nne_wino_gemm {
+    float *m;
+    int64_t m_ps, m_cs;
+    const float *u;    /* packed [p][b][ic][OCR] transformed weights                         */
+    int64_t u_ps, u_bs;
+    const float *v;    /* [p][ic][t] transformed input                                       */
+    int64_t v_ps, v_cs;
+    int64_t npos, nb, c_in, nt;
+    int accumulate;
+} nne_wino_gemm;
+
 /* One output row of a direct 3-D convolution for one block of NNE_CONV_OCB output channels:
  *   dst[o * dst_cs + x] = bias[o] + sum_{ic, kd, kh, kw} w[ic][kd][kh][kw][o] *
  *       src[ic * src_cs + kd * src_ds + kh * src_hs + x * sw + kw - pw]
@@ -75,6 +155,16 @@ typedef struct nne_kernels {
                       int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_js,
                       const float *restrict bias, int64_t m, int64_t nk, int64_t n);
 
+    /* The rows of a transposed convolution with kernel == stride along w (convt3d.c): for
+     * groups g < m, columns i < n and taps c < s,
+     *   dst[g * dst_rs + i * s + c] = (bias ? bias[g] : 0)
+     *       + sum_k w[k * w_ks + g * w_gs + c] * src[k * src_ks + i]
+     * summed in increasing k: the s taps of one input column land side by side, so the
+     * output row is written contiguously (s = 2 has fast paths, other s work everywhere). */
+    void (*convt_rows)(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                       int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                       const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s);
+
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);
 
@@ -87,6 +177,14 @@ typedef struct nne_kernels {
     void (*norm_apply)(float *x, int64_t n, float m_hi, float m_lo, float scale, float shift,
                        int leaky, float slope);
 
+    /* Winograd F(2x2x2, 3x3x3): input transform, transform-domain GEMM and output transform
+     * (see nne_wino_in, nne_wino_gemm, nne_wino_out). */
+    void (*wino_in)(const nne_wino_in *a);
+    void (*wino_gemm)(const nne_wino_gemm *a);
+    void (*wino_out)(const nne_wino_out *a);
+    /* Winograd F(4x4x2, 3x3x3) input and output transforms (see NNE_WINO4_NPOS). */
+    void (*wino4_in)(const nne_wino_in *a);
+    void (*wino4_out)(const nne_wino_out *a);
     /* Peak-FLOP probe, not a network kernel: `iters` rounds of a register-resident loop of
      * independent multiply-add chains (as many as the ISA needs to hide the FMA latency on
      * every pipe), no memory traffic. The chains start from *sink (any finite value, e.g. 1;

@@ -21,6 +21,9 @@ struct nne_ctx {
     void *ws;                     /* conv workspace (owned, NNE_ALIGN aligned)             */
     size_t ws_size;               /* bytes in ws                                           */
     size_t peak_bytes;            /* activation peak of the last forward (arena + ws)      */
+    int wino;                     /* Winograd in models loaded here: 0 never, 1 default    */
+                                  /* ("auto"), 2 F(2x2x2) / 3 F(4x4x2) on every 3x3x3      */
+                                  /* stride-1 layer (nne_conv3d_algo_pick)                 */
     struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */
     char errmsg[NNE_ERRMSG_LEN];  /* last error, "" if none                                */
 };

@@ -14,6 +14,13 @@
  * above the buffer. Decoder convs ping-pong between one temporary and that first half (the
  * concat input is dead after the first conv). A dry run with the same code computes the
  * arena's peak before the real run, so the compute path cannot fail (STYLE 3.4).
+ *
+ * Convolution weights are prepared once at load (prepare_convs): every conv is assigned its
+ * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the large stride-1
+ * 3x3x3 layers, direct otherwise, a GEMM for the seg head) and its weights are
+ * packed or transformed into one model-owned block, so a forward never repacks weights; the
+ * mapped originals of those weights are then released from the resident set
+ * (nne_weights_release), so the prepared copy does not double their memory.
  * ref: dynamic_network_architectures/architectures/unet.py PlainConvUNet.forward;
  *      building_blocks/unet_decoder.py UNetDecoder.forward (torch.cat((x, skip), 1)).
  */
@@ -39,6 +46,7 @@ void nne_model_free(nne_model *m) {
     for (int i = 0; i < m->n_folds; i++) free(m->fold_names[i]);
     free(m->fold_names);
     free(m->folds);
+    nne_free(m->prep);
     cJSON_Delete(m->header);
     nne_weights_close(m->file);
     free(m);
@@ -64,6 +72,58 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
     case NNE_PKIND_NORM_W: b->g = data; break;
     case NNE_PKIND_NORM_B: b->beta = data; break;
     }
+}
+
+/* Walks every convolution of every fold in forward order with its geometry at the plans'
+ * patch size. Without `mem` it only adds up the prepared bytes; with it, it prepares each
+ * layer's weights into consecutive slices of `mem`. */
+static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
+    const nne_arch *a = &m->arch;
+    const int S = a->n_stages;
+    const int wino = ctx ? ctx->wino : 1;
+    nne_pool *pool = ctx ? ctx->pool : NULL;
+    static const int one[3] = {1, 1, 1};
+    int64_t lvl[NNE_MAX_STAGES][3];
+    for (int s = 0; s < S; s++) nne_arch_stage_shape(a, s, m->patch, lvl[s]);
+    size_t off = 0;
+    for (int fo = 0; fo < m->n_folds; fo++) {
+        nne_fold_w *fw = &m->folds[fo];
+        for (int i = 0; i < 2 * S; i++) { /* encoder stages, then decoder stages */
+            const int enc = i < S, s = enc ? i : i - S;
+            if (!enc && s >= S - 1) continue;
+            const int L = enc ? s : S - 2 - s; /* resolution level */
+            const int64_t F = a->features[L];
+            for (int j = 0; j < (enc ? a->n_conv[s] : a->n_conv_dec[s]); j++) {
+                nne_block_w *b = enc ? &fw->enc[s][j] : &fw->dec[s][j];
+                const int64_t *in = (enc && j == 0) ? (s == 0 ? m->patch : lvl[s - 1]) : lvl[L];
+                const int64_t cin = j > 0 ? F : enc ? (s == 0 ? a->n_in : a->features[s - 1])
+                                                    : 2 * F;
+                nne_conv3d_desc d;
+                nne_conv3d_desc_init(&d, cin, F, in, a->kernel[L],
+                                     (enc && j == 0) ? a->stride[s] : one);
+                const nne_conv3d_algo algo = nne_conv3d_algo_pick(&d, wino);
+                if (mem && fo == 0)
+                    nne_log(NNE_LOG_LEVEL_DEBUG, "%s stage %d conv %d: %lld -> %lld, %s", enc ?
+                            "encoder" : "decoder", s, j, (long long)cin, (long long)F,
+                            algo == NNE_CONV3D_WINO    ? "winograd F(2x2x2)"
+                            : algo == NNE_CONV3D_WINO4 ? "winograd F(4x4x2)"
+                                                       : "direct");
+                if (mem) {
+                    nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
+                    /* the forward reads only the prepared copy from now on */
+                    nne_weights_release(m->file, b->w,
+                                        (size_t)(F * cin * d.k[0] * d.k[1] * d.k[2]) *
+                                            sizeof(float));
+                }
+                off += nne_conv3d_prep_bytes(&d, algo);
+            }
+        }
+        nne_conv3d_desc d;
+        nne_conv3d_desc_init(&d, a->features[0], a->n_classes, m->patch, one, one);
+        if (mem) nne_conv3d_prep(pool, &fw->seg, &d, NNE_CONV3D_GEMM, fw->sw[S - 2], fw->sb[S - 2],
+                                 NULL);
+    }
+    return off;
 }
 
 nne_status nne_model_from_file(nne_ctx *ctx, nne_wfile *f, const char *label, nne_model **out) {
@@ -143,6 +203,14 @@ nne_status nne_model_from_file(nne_ctx *ctx, nne_wfile *f, const char *label, nn
                       f->n_entries, np * m->n_folds);
         goto fail;
     }
+    m->prep_bytes = prepare_convs(ctx, m, NULL);
+    m->prep = nne_malloc(m->prep_bytes);
+    if (!m->prep) {
+        st = nne_fail(ctx, NNE_ERR_NOMEM, "%s: cannot allocate %zu bytes of prepared weights",
+                      label, m->prep_bytes);
+        goto fail;
+    }
+    prepare_convs(ctx, m, m->prep);
     free(specs);
     cJSON_Delete(config);
     *out = m;
@@ -239,19 +307,19 @@ static void prof_block(fwd *f, const nne_conv3d_desc *d, int norm, double t0, do
 
 /* One Conv -> InstanceNorm -> LeakyReLU block (or a plain conv for the seg head). */
 static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const int64_t in[3],
-                       int64_t cout, const int k[3], const int stride[3], const float *w,
-                       const float *b, const float *g, const float *beta, int norm,
+                       int64_t cout, const int k[3], const int stride[3],
+                       const nne_conv3d_w *pw, const float *g, const float *beta, int norm,
                        int64_t out[3]) {
     nne_conv3d_desc d;
     nne_conv3d_desc_init(&d, cin, cout, in, k, stride);
     memcpy(out, d.out, sizeof d.out);
     nne_pool *pool = f->ctx->pool;
-    size_t ws = nne_conv3d_ws_bytes(&d, nne_pool_n_threads(pool));
+    size_t ws = nne_conv3d_run_ws_bytes(&d, pw->algo, nne_pool_n_threads(pool));
     if (ws > f->ws_need) f->ws_need = ws;
     if (f->dry) return;
     const nne_kernels *kt = f->ctx->kernels;
     const double t0 = f->prof ? nne_profile_now() : 0.0;
-    nne_conv3d_fwd(pool, kt, dst, src, w, b, &d, f->ctx->ws);
+    nne_conv3d_run(pool, kt, dst, src, pw, &d, f->ctx->ws);
     const double t1 = f->prof ? nne_profile_now() : 0.0;
     if (norm)
         nne_instnorm_fwd(pool, kt, dst, g, beta, cout, d.out[0] * d.out[1] * d.out[2],
@@ -296,7 +364,7 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
             const nne_block_w *bw = &w->enc[s][j];
             prof_at(f, "enc", s, j);
             conv_block(f, dst, src, cin, in_sh, F, a->kernel[s], j == 0 ? a->stride[s] : one3,
-                       bw->w, bw->b, bw->g, bw->beta, 1, o);
+                       &bw->conv, bw->g, bw->beta, 1, o);
             NNE_ASSERT(o[0] == lvl[s][0] && o[1] == lvl[s][1] && o[2] == lvl[s][2]);
             src = dst;
             cin = F;
@@ -333,7 +401,7 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
             float *dst = (j % 2 == 0) ? t : half;
             const nne_block_w *bw = &w->dec[s][j];
             prof_at(f, "dec", L, j);
-            conv_block(f, dst, src, cin, lvl[L], F, a->kernel[L], one3, bw->w, bw->b, bw->g,
+            conv_block(f, dst, src, cin, lvl[L], F, a->kernel[L], one3, &bw->conv, bw->g,
                        bw->beta, 1, o);
             src = dst;
             cin = F;
@@ -343,8 +411,8 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
     }
     /* Highest-resolution seg head, straight into the caller's buffer. */
     prof_at(f, "seg", 0, -1);
-    conv_block(f, logits, prev, prev_c, lvl[0], a->n_classes, one3, one3, w->sw[S - 2],
-               w->sb[S - 2], NULL, NULL, 0, o);
+    conv_block(f, logits, prev, prev_c, lvl[0], a->n_classes, one3, one3, &w->seg, NULL, NULL,
+               0, o);
 }
 
 nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const float *input,
@@ -409,5 +477,6 @@ nne_status nne_model_memplan(nne_ctx *ctx, const nne_model *m, const int64_t sha
     run(&f, dummy_in, shape, dummy_out);
     plan->arena_peak = probe.peak;
     plan->workspace = f.ws_need;
+    plan->prepared = m->prep_bytes;
     return NNE_OK;
 }

@@ -6,15 +6,18 @@
 
 #include <cJSON.h>
 
+#include "ops.h"
 #include "plans.h"
 #include "weights.h"
 
-/* The four tensors of one conv block (NULL where the architecture has none). */
+/* The four tensors of one conv block (NULL where the architecture has none), and the conv
+ * weights prepared for their algorithm at load (views into nne_model.prep). */
 typedef struct nne_block_w {
     const float *w;    /* [cout, cin, kd, kh, kw] */
     const float *b;    /* [cout] conv bias        */
     const float *g;    /* [cout] norm weight      */
     const float *beta; /* [cout] norm bias        */
+    nne_conv3d_w conv; /* w and b prepared        */
 } nne_block_w;
 
 /* One fold's weights, pointing into the mapped file. Decoder index s as nnU-Net (0 = lowest
@@ -26,6 +29,7 @@ typedef struct nne_fold_w {
     const float *tb[NNE_MAX_STAGES]; /* [cout]                                  */
     const float *sw[NNE_MAX_STAGES]; /* [K, F, 1, 1, 1] seg heads               */
     const float *sb[NNE_MAX_STAGES]; /* [K]                                     */
+    nne_conv3d_w seg;                /* the highest-resolution seg head, prepared */
 } nne_fold_w;
 
 struct nne_model {
@@ -36,6 +40,8 @@ struct nne_model {
     int n_folds;
     char **fold_names;   /* owned [n_folds] ("0", "all", ...)  */
     nne_fold_w *folds;   /* owned [n_folds]                    */
+    void *prep;          /* owned: every fold's prepared conv weights (NNE_ALIGN aligned) */
+    size_t prep_bytes;   /* bytes in prep                      */
 };
 
 /* One activation buffer of the forward pass's memory plan. */
@@ -54,6 +60,7 @@ typedef struct nne_memplan {
     nne_membuf bufs[NNE_MEMPLAN_MAX];
     size_t arena_peak; /* activation arena size the forward needs              */
     size_t workspace;  /* conv workspace (per context, sized for its threads)   */
+    size_t prepared;   /* conv weights prepared at load, all folds (model-owned) */
 } nne_memplan;
 
 /* The memory plan of one forward at `shape` (what nne_model_forward would allocate, in

@@ -30,16 +30,82 @@ typedef struct nne_conv3d_desc {
 void nne_conv3d_desc_init(nne_conv3d_desc *d, int64_t c_in, int64_t c_out, const int64_t in[3],
                           const int k[3], const int stride[3]);
 
-/* Scratch bytes nne_conv3d_fwd needs with a pool of `nth` threads (>= 1): packed weights
- * and bias, plus one zero-padded input row buffer per thread. */
+/* How a convolution is computed; chosen once per layer (nne_conv3d_algo_pick) because the
+ * weights are prepared for one algorithm (nne_conv3d_prep). */
+typedef enum nne_conv3d_algo {
+    NNE_CONV3D_DIRECT = 0, /* packed direct convolution: any odd kernel, any stride          */
+    NNE_CONV3D_GEMM = 1,   /* 1x1x1 stride 1: a matrix product over voxels                   */
+    NNE_CONV3D_WINO = 2,   /* Winograd F(2x2x2, 3x3x3), 3x3x3 stride 1 (src/conv3d_wino.c)   */
+    NNE_CONV3D_WINO4 = 3,  /* Winograd F(4x4x2, 3x3x3), 3x3x3 stride 1: 2.25x fewer products */
+} nne_conv3d_algo;
+
+/* The weights of one convolution prepared for its algorithm by nne_conv3d_prep: views into
+ * memory the caller owns (nne_conv3d_prep_bytes of it), or, for GEMM, the borrowed original
+ * weights. Immutable after preparation, so one prepared layer serves any number of forwards
+ * and threads. */
+typedef struct nne_conv3d_w {
+    nne_conv3d_algo algo;
+    int64_t c_in, c_out;
+    int k[3], stride[3];
+    const float *w;    /* GEMM: [c_out][c_in] as given (borrowed); else NULL                  */
+    const float *bias; /* GEMM: [c_out] or NULL (borrowed); else the padded bias below        */
+    float *packed;     /* DIRECT: [c_out / OCB][c_in][kd][kh][kw][NNE_CONV_OCB]               */
+                       /* WINO: [64][c_out / OCR][c_in][NNE_WINO_OCR] (G x G x G) g         */
+                       /* WINO4: the same with 144 positions (G4 x G4 x G) g                */
+                       /* (channel counts rounded up, padding zero)                           */
+} nne_conv3d_w;
+
+/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; for 3x3x3
+ * stride 1 by `wino`: 0 DIRECT, 1 the default (WINO where the output is at least 8 wide and
+ * 16^3 voxels, else DIRECT; see conv3d.c), 2 always WINO, 3 always WINO4; DIRECT otherwise.
+ * The spatial size in `d` only steers the choice: prepared weights work for any input size. */
+nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
+
+/* Bytes (NNE_ALIGN aligned) nne_conv3d_prep needs for `algo` (0 for GEMM). */
+size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo);
+
+/* Prepares the weights w [c_out, c_in, kd, kh, kw] and bias [c_out] (may be NULL) of a
+ * convolution with geometry `d` for `algo` into `mem` (nne_conv3d_prep_bytes, NNE_ALIGN
+ * aligned, retained by `out` until the caller frees it; GEMM retains w and bias instead).
+ * WINO needs 3x3x3 stride 1; the Winograd weight transform is computed in double. */
+void nne_conv3d_prep(nne_pool *pool, nne_conv3d_w *out, const nne_conv3d_desc *d,
+                     nne_conv3d_algo algo, const float *w, const float *bias, void *mem);
+
+/* Scratch bytes nne_conv3d_run needs with a pool of `nth` threads (>= 1): DIRECT one
+ * zero-padded input row buffer per thread, WINO one transform-domain tile block per thread,
+ * GEMM none. */
+size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, int nth);
+
+/* dst [c_out, out] = conv(src [c_in, in], prepared weights) + bias. `pw` must have been
+ * prepared for a geometry with the same channels, kernel and stride as `d` (the spatial size
+ * may differ). `ws` holds nne_conv3d_run_ws_bytes(d, pw->algo, nth) bytes (NNE_ALIGN
+ * aligned) with nth >= nne_pool_n_threads(pool). dst must not alias src. Bitwise identical
+ * for every thread count. */
+void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                    const nne_conv3d_w *pw, const nne_conv3d_desc *d, void *ws);
+
+/* Scratch bytes nne_conv3d_fwd needs with a pool of `nth` threads (>= 1): the packed weights
+ * and bias of the direct algorithm plus its run workspace. */
 size_t nne_conv3d_ws_bytes(const nne_conv3d_desc *d, int nth);
 
-/* dst [c_out, out] = conv(src [c_in, in], w [c_out, c_in, kd, kh, kw]) + bias [c_out]
- * (bias may be NULL). `ws` holds nne_conv3d_ws_bytes(d, nth) bytes (NNE_ALIGN aligned) with
- * nth >= nne_pool_n_threads(pool); 1x1x1 stride-1 convolutions do not touch it. Kernel sizes
- * must be odd (padding k/2 keeps PyTorch's output size). dst must not alias src. */
+/* One-shot direct convolution without prepared weights (tests, benchmarks): packs w and
+ * bias into `ws`, then runs as nne_conv3d_run. dst [c_out, out] = conv(src [c_in, in],
+ * w [c_out, c_in, kd, kh, kw]) + bias [c_out] (bias may be NULL). `ws` holds
+ * nne_conv3d_ws_bytes(d, nth) bytes (NNE_ALIGN aligned) with nth >= nne_pool_n_threads(pool);
+ * 1x1x1 stride-1 convolutions do not touch it. Kernel sizes must be odd (padding k/2 keeps
+ * PyTorch's output size). dst must not alias src. */
 void nne_conv3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                     const float *w, const float *bias, const nne_conv3d_desc *d, void *ws);
+
+/* Winograd internals (src/conv3d_wino.c), called through the functions above; `m` is the
+ * variant, outputs per tile along d and h: 2 (WINO) or 4 (WINO4). */
+size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, int m);
+void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, int m,
+                          const float *w, const float *bias, float **u, float **bias_p);
+size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth);
+void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                         const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
+                         void *ws);
 
 /* Transposed convolution with kernel == stride, padding 0, PyTorch weight layout
  * w [c_in, c_out, s0, s1, s2]: dst [c_out, in*stride] from src [c_in, in], plus bias [c_out]

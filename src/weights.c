@@ -220,6 +220,18 @@ void nne_weights_close(nne_wfile *f) {
     free(f);
 }
 
+void nne_weights_release(const nne_wfile *f, const void *p, size_t n) {
+    if (!f || !f->map || !p || n == 0) return;
+    const uintptr_t lo = (uintptr_t)f->map, hi = lo + f->map_size;
+    const uintptr_t a = (uintptr_t)p, b = a + n;
+    if (a < lo || b > hi) return;
+    const long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0) return;
+    const uintptr_t ps = (uintptr_t)page;
+    const uintptr_t start = (a + ps - 1) / ps * ps, end = b / ps * ps; /* whole pages inside */
+    if (end > start) (void)madvise((void *)start, end - start, MADV_DONTNEED);
+}
+
 static int cmp_names(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

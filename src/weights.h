@@ -62,6 +62,12 @@ nne_status nne_weights_open_mem(nne_ctx *ctx, const void *buf, size_t len, const
 /* Releases an opened file. Accepts NULL. */
 void nne_weights_close(nne_wfile *f);
 
+/* Tells the OS that the bytes [p, p + n) of the mapping of `f` are not needed any more (a
+ * model that copied them into prepared weights): the whole pages inside the range leave the
+ * resident set. They stay mapped and readable (a later read faults them back in from the
+ * file). No effect on files opened from memory or ranges outside the mapping. */
+void nne_weights_release(const nne_wfile *f, const void *p, size_t n);
+
 /* The entry named `name`, or NULL. */
 const nne_wentry *nne_weights_find(const nne_wfile *f, const char *name);
 

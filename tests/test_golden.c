@@ -2,8 +2,10 @@
  * test_golden.c - end-to-end parity with PyTorch: real nnU-Net v2 results folders (plans.json,
  * dataset.json, torch.save checkpoints) written by tools/gen_golden.py from the real
  * PlainConvUNet are converted to .nne, loaded, and run; logits must match PyTorch's (float64
- * forward) within 1e-4 x logit range with identical argmax, for every kernel variant, and be
- * bitwise identical for 1, 2 and 3 threads.
+ * forward) within 1e-4 x logit range with identical argmax, for every kernel variant and every
+ * convolution mode (direct only; Winograd F(2x2x2) or F(4x4x2) on every stride-1 3x3x3 layer;
+ * the automatic choice), and be bitwise identical for 1, 2 and 3 threads. The Winograd modes
+ * must also stay within 1e-3 x range of the direct reference-kernel logits.
  */
 #include <math.h>
 #include <stdio.h>
@@ -77,6 +79,8 @@ static void run_case(const golden_case *gc, const char *tmpdir) {
 
     const nne_kernels *tabs[4];
     int ntab = nne_cpu_available(tabs, 4);
+    static const char *const convs[] = {"direct", "winograd2", "winograd4", "auto"};
+    float *direct_ref = malloc(sizeof *direct_ref * (size_t)(K * vox)); /* ref isa, direct */
     for (int fold = 0; in && fold < 2 && gc->logits[fold]; fold++) {
         snprintf(p, sizeof p, "tests/golden/%s/%s", gc->topo, gc->logits[fold]);
         float *want = read_f32(p, K * vox);
@@ -88,47 +92,61 @@ static void run_case(const golden_case *gc, const char *tmpdir) {
             hi = fmaxf(hi, want[i]);
         }
         const double tol = 1e-4 * (double)(hi - lo);
-        for (int t = 0; t < ntab; t++) {
-            for (int nth = 1; nth <= 3; nth++) {
-                cp.n_threads = nth;
-                cp.isa = tabs[t]->name;
-                nne_ctx_init(&cp, &ctx);
-                nne_model *m = NULL;
-                st = nne_model_load(ctx, model_path, &m);
-                TEST_CHECK(st == NNE_OK, "load: %s", nne_ctx_last_error(ctx));
-                if (st == NNE_OK) {
-                    memset(out, 0, sizeof *out * (size_t)(K * vox));
-                    st = nne_model_forward(ctx, m, fold, in, shape, out);
-                    TEST_CHECK(st == NNE_OK, "forward: %s", nne_ctx_last_error(ctx));
-                }
-                nne_model_free(m);
-                nne_ctx_free(ctx);
-                if (st != NNE_OK) continue;
-                if (nth == 1) {
-                    double maxd = 0.0;
-                    int64_t argmax_diff = 0;
-                    for (int64_t i = 0; i < K * vox; i++)
-                        maxd = fmax(maxd, fabs((double)out[i] - (double)want[i]));
-                    for (int64_t v = 0; v < vox; v++) {
-                        int a = 0, b = 0;
-                        for (int k = 1; k < K; k++) {
-                            if (out[k * vox + v] > out[a * vox + v]) a = k;
-                            if (want[k * vox + v] > want[b * vox + v]) b = k;
-                        }
-                        argmax_diff += a != b;
+        for (int c = 0; c < (int)NNE_ARRAY_LEN(convs); c++) {
+            for (int t = 0; t < ntab; t++) {
+                for (int nth = 1; nth <= 3; nth++) {
+                    cp.n_threads = nth;
+                    cp.isa = tabs[t]->name;
+                    cp.conv = convs[c];
+                    nne_ctx_init(&cp, &ctx);
+                    nne_model *m = NULL;
+                    st = nne_model_load(ctx, model_path, &m);
+                    TEST_CHECK(st == NNE_OK, "load: %s", nne_ctx_last_error(ctx));
+                    if (st == NNE_OK) {
+                        memset(out, 0, sizeof *out * (size_t)(K * vox));
+                        st = nne_model_forward(ctx, m, fold, in, shape, out);
+                        TEST_CHECK(st == NNE_OK, "forward: %s", nne_ctx_last_error(ctx));
                     }
-                    printf("%s %s fold %d isa %s: max |dlogit| %.3g (range %.3g, tol %.3g), "
-                           "argmax differences %lld\n", gc->topo, gc->ckpt, fold, tabs[t]->name,
-                           maxd, (double)(hi - lo), tol, (long long)argmax_diff);
-                    TEST_CHECK(maxd <= tol, "%s fold %d %s: max |dlogit| %.3g > %.3g", gc->topo,
-                               fold, tabs[t]->name, maxd, tol);
-                    TEST_CHECK(argmax_diff == 0, "%s fold %d %s: %lld argmax differences",
-                               gc->topo, fold, tabs[t]->name, (long long)argmax_diff);
-                    memcpy(ref_out, out, sizeof *out * (size_t)(K * vox));
-                } else {
-                    TEST_CHECK(!memcmp(ref_out, out, sizeof *out * (size_t)(K * vox)),
-                               "%s fold %d %s: %d threads not bitwise equal to 1 thread",
-                               gc->topo, fold, tabs[t]->name, nth);
+                    nne_model_free(m);
+                    nne_ctx_free(ctx);
+                    if (st != NNE_OK) continue;
+                    if (nth == 1) {
+                        double maxd = 0.0, maxd_direct = 0.0;
+                        int64_t argmax_diff = 0;
+                        if (c == 0 && t == 0)
+                            memcpy(direct_ref, out, sizeof *out * (size_t)(K * vox));
+                        for (int64_t i = 0; i < K * vox; i++) {
+                            maxd = fmax(maxd, fabs((double)out[i] - (double)want[i]));
+                            maxd_direct =
+                                fmax(maxd_direct, fabs((double)out[i] - (double)direct_ref[i]));
+                        }
+                        for (int64_t v = 0; v < vox; v++) {
+                            int a = 0, b = 0;
+                            for (int k = 1; k < K; k++) {
+                                if (out[k * vox + v] > out[a * vox + v]) a = k;
+                                if (want[k * vox + v] > want[b * vox + v]) b = k;
+                            }
+                            argmax_diff += a != b;
+                        }
+                        printf("%s %s fold %d isa %s conv %s: max |dlogit| %.3g (range %.3g, "
+                               "tol %.3g), vs direct ref %.3g, argmax differences %lld\n",
+                               gc->topo, gc->ckpt, fold, tabs[t]->name, convs[c], maxd,
+                               (double)(hi - lo), tol, maxd_direct, (long long)argmax_diff);
+                        TEST_CHECK(maxd <= tol, "%s fold %d %s %s: max |dlogit| %.3g > %.3g",
+                                   gc->topo, fold, tabs[t]->name, convs[c], maxd, tol);
+                        TEST_CHECK(maxd_direct <= 10.0 * tol,
+                                   "%s fold %d %s %s: max |dlogit| vs direct ref %.3g > %.3g",
+                                   gc->topo, fold, tabs[t]->name, convs[c], maxd_direct,
+                                   10.0 * tol);
+                        TEST_CHECK(argmax_diff == 0, "%s fold %d %s %s: %lld argmax differences",
+                                   gc->topo, fold, tabs[t]->name, convs[c],
+                                   (long long)argmax_diff);
+                        memcpy(ref_out, out, sizeof *out * (size_t)(K * vox));
+                    } else {
+                        TEST_CHECK(!memcmp(ref_out, out, sizeof *out * (size_t)(K * vox)),
+                                   "%s fold %d %s %s: %d threads not bitwise equal to 1 thread",
+                                   gc->topo, fold, tabs[t]->name, convs[c], nth);
+                    }
                 }
             }
         }
@@ -137,6 +155,7 @@ static void run_case(const golden_case *gc, const char *tmpdir) {
     free(in);
     free(out);
     free(ref_out);
+    free(direct_ref);
     unlink(model_path);
 }
 

@@ -174,6 +174,43 @@ static void test_gemm_rows(const nne_kernels *kt) {
     }
 }
 
+/* convt_rows: 1..10 groups (full 3-group tiles and remainders), 1..40 input channels, 1..50
+ * columns (short rows, tails, several tiles), taps s = 1..3 (2 has the fast paths), padded
+ * strides, optional bias; the gap between rows must keep its sentinel. */
+static void test_convt_rows(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 50);
+        const int s = (int)(rnd_int(0, 2) ? 2 : rnd_int(1, 3));
+        const int64_t w_gs = s + rnd_int(0, 3), w_ks = m * w_gs + rnd_int(0, 2);
+        const int64_t src_ks = n + rnd_int(0, 3), dst_rs = n * s + rnd_int(0, 3);
+        float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
+        float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *d_ref = xmalloc((size_t)(m * dst_rs) * sizeof(float));
+        float *d_var = xmalloc((size_t)(m * dst_rs) * sizeof(float));
+        fill(w, nk * w_ks);
+        fill(src, nk * src_ks);
+        fill(bias, m);
+        fill_const(d_ref, m * dst_rs, SENTINEL);
+        fill_const(d_var, m * dst_rs, SENTINEL);
+        const float *b = rnd_int(0, 1) ? bias : NULL;
+        nne_kernels_ref.convt_rows(d_ref, dst_rs, src, src_ks, w, w_ks, w_gs, b, m, nk, n, s);
+        kt->convt_rows(d_var, dst_rs, src, src_ks, w, w_ks, w_gs, b, m, nk, n, s);
+        int sentinels = 1;
+        for (int64_t i = 0; i < m * dst_rs; i++)
+            if (i % dst_rs >= n * s && d_var[i] != SENTINEL) sentinels = 0;
+        const double e = nmse(d_var, d_ref, m * dst_rs);
+        TEST_CHECK(e <= NMSE_MAX && sentinels,
+                   "%s convt_rows m %lld nk %lld n %lld s %d: nmse %.3g sentinels %d", kt->name,
+                   (long long)m, (long long)nk, (long long)n, s, e, sentinels);
+        free(w);
+        free(src);
+        free(bias);
+        free(d_ref);
+        free(d_var);
+    }
+}
+
 /* The instance-norm kernels and LeakyReLU on 0..300 elements (all tail lengths) around
  * offsets up to +-1000: double sums to 1e-12 relative, apply step by NMSE, LeakyReLU exact. */
 static void test_elementwise(const nne_kernels *kt) {
@@ -246,6 +283,174 @@ static void test_axpy_rows(const nne_kernels *kt) {
     }
 }
 
+/* Winograd input transform (F(2x2x2) or F(4x4x2), `variant` 2 or 4) of one tile group at
+ * random corners of random volumes (1..40 voxels per axis: groups inside, across the
+ * left/right/top/bottom edges and partly or wholly outside), 1..5 channels, padded position
+ * and channel strides; every V entry against the reference, the padding between strides must
+ * keep its sentinel. */
+static void test_wino_in(const nne_kernels *kt, int variant) {
+    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS;
+    void (*const f_ref)(const nne_wino_in *) =
+        variant == 2 ? nne_kernels_ref.wino_in : nne_kernels_ref.wino4_in;
+    void (*const f_var)(const nne_wino_in *) = variant == 2 ? kt->wino_in : kt->wino4_in;
+    for (int t = 0; t < N_TRIALS; t++) {
+        nne_wino_in a;
+        memset(&a, 0, sizeof a);
+        a.d = rnd_int(1, 9);
+        a.h = rnd_int(1, 9);
+        a.w = rnd_int(1, 40);
+        a.nc = rnd_int(1, 5);
+        a.z0 = rnd_int(-1, a.d);
+        a.y0 = rnd_int(-1, a.h);
+        a.x0 = rnd_int(0, 1) ? 16 * rnd_int(0, (a.w + 15) / 16) - 1 : rnd_int(-1, a.w);
+        a.src_cs = a.d * a.h * a.w + rnd_int(0, 3);
+        a.v_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
+        a.v_ps = a.nc * a.v_cs + rnd_int(0, 5);
+        const int64_t nsrc = a.nc * a.src_cs, nv = npos * a.v_ps;
+        float *src = xmalloc((size_t)nsrc * sizeof(float));
+        float *v_ref = xmalloc((size_t)nv * sizeof(float));
+        float *v_var = xmalloc((size_t)nv * sizeof(float));
+        fill(src, nsrc);
+        fill_const(v_ref, nv, SENTINEL);
+        fill_const(v_var, nv, SENTINEL);
+        a.src = src;
+        a.v = v_ref;
+        f_ref(&a);
+        a.v = v_var;
+        f_var(&a);
+        int sentinels = 1;
+        for (int64_t i = 0; i < nv; i++) {
+            const int64_t r = i % a.v_ps;
+            const int inside = r < a.nc * a.v_cs && r % a.v_cs < NNE_WINO_GT;
+            if (!inside && v_var[i] != SENTINEL) sentinels = 0;
+        }
+        const double e = nmse(v_var, v_ref, nv);
+        TEST_CHECK(e <= NMSE_MAX && sentinels,
+                   "%s wino%s_in vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
+                   "sentinels %d",
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels);
+        free(src);
+        free(v_ref);
+        free(v_var);
+    }
+}
+
+/* Winograd transform-domain GEMM: 1..64 positions, 1..5 row blocks, 1..40 input channels,
+ * 8..48 tiles (every register-tile remainder), padded strides, with and without accumulation;
+ * columns past nt must keep their sentinel. */
+static void test_wino_gemm(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS / 3; t++) {
+        nne_wino_gemm a;
+        memset(&a, 0, sizeof a);
+        a.npos = rnd_int(0, 1) ? NNE_WINO_NPOS : rnd_int(1, 64);
+        a.nb = rnd_int(1, 5);
+        a.c_in = rnd_int(1, 40);
+        a.nt = NNE_WINO_GT * rnd_int(1, 6);
+        a.m_cs = a.nt + 8 * rnd_int(0, 1);
+        a.m_ps = a.nb * NNE_WINO_OCR * a.m_cs + rnd_int(0, 3);
+        a.v_cs = a.nt + 8 * rnd_int(0, 1);
+        a.v_ps = a.c_in * a.v_cs + rnd_int(0, 3);
+        a.u_bs = (a.c_in + rnd_int(0, 2)) * NNE_WINO_OCR;
+        a.u_ps = a.nb * a.u_bs + rnd_int(0, 3);
+        a.accumulate = (int)rnd_int(0, 1);
+        const int64_t nm = a.npos * a.m_ps, nv = a.npos * a.v_ps, nu = a.npos * a.u_ps;
+        float *u = xmalloc((size_t)nu * sizeof(float));
+        float *v = xmalloc((size_t)nv * sizeof(float));
+        float *m_ref = xmalloc((size_t)nm * sizeof(float));
+        float *m_var = xmalloc((size_t)nm * sizeof(float));
+        fill(u, nu);
+        fill(v, nv);
+        fill_const(m_ref, nm, SENTINEL);
+        for (int64_t i = 0; i < nm; i++) {
+            const int64_t r = i % a.m_ps;
+            if (r < a.nb * NNE_WINO_OCR * a.m_cs && r % a.m_cs < a.nt) m_ref[i] = rnd_f();
+        }
+        memcpy(m_var, m_ref, (size_t)nm * sizeof(float));
+        a.u = u;
+        a.v = v;
+        a.m = m_ref;
+        nne_kernels_ref.wino_gemm(&a);
+        a.m = m_var;
+        kt->wino_gemm(&a);
+        int sentinels = 1;
+        for (int64_t i = 0; i < nm; i++) {
+            const int64_t r = i % a.m_ps;
+            const int inside = r < a.nb * NNE_WINO_OCR * a.m_cs && r % a.m_cs < a.nt;
+            if (!inside && m_var[i] != SENTINEL) sentinels = 0;
+        }
+        const double e = nmse(m_var, m_ref, nm);
+        TEST_CHECK(e <= NMSE_MAX && sentinels,
+                   "%s wino_gemm npos %lld nb %lld c_in %lld nt %lld acc %d: nmse %.3g "
+                   "sentinels %d",
+                   kt->name, (long long)a.npos, (long long)a.nb, (long long)a.c_in,
+                   (long long)a.nt, a.accumulate, e, sentinels);
+        free(u);
+        free(v);
+        free(m_ref);
+        free(m_var);
+    }
+}
+
+/* Winograd output transform (`variant` 2 or 4) of one tile group at random tile corners of
+ * random output volumes (1..40 per axis, so the group is clipped on any side), 1..5 channels;
+ * every output voxel against the reference, every voxel outside the group's valid ones
+ * untouched. */
+static void test_wino_out(const nne_kernels *kt, int variant) {
+    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS, te = variant;
+    void (*const f_ref)(const nne_wino_out *) =
+        variant == 2 ? nne_kernels_ref.wino_out : nne_kernels_ref.wino4_out;
+    void (*const f_var)(const nne_wino_out *) = variant == 2 ? kt->wino_out : kt->wino4_out;
+    for (int t = 0; t < N_TRIALS; t++) {
+        nne_wino_out a;
+        memset(&a, 0, sizeof a);
+        a.d = rnd_int(1, 9);
+        a.h = rnd_int(1, 9);
+        a.w = rnd_int(1, 40);
+        a.nc = rnd_int(1, 5);
+        a.z0 = te * rnd_int(0, (a.d - 1) / te);
+        a.y0 = te * rnd_int(0, (a.h - 1) / te);
+        a.x0 = 2 * NNE_WINO_GT * rnd_int(0, (a.w - 1) / (2 * NNE_WINO_GT));
+        a.dst_cs = a.d * a.h * a.w + rnd_int(0, 3);
+        a.m_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
+        a.m_ps = a.nc * a.m_cs + rnd_int(0, 5);
+        const int64_t nm = npos * a.m_ps, nd = a.nc * a.dst_cs;
+        float *m = xmalloc((size_t)nm * sizeof(float));
+        float bias[5];
+        float *d_ref = xmalloc((size_t)nd * sizeof(float));
+        float *d_var = xmalloc((size_t)nd * sizeof(float));
+        fill(m, nm);
+        fill(bias, 5);
+        fill_const(d_ref, nd, SENTINEL);
+        fill_const(d_var, nd, SENTINEL);
+        a.m = m;
+        a.bias = bias;
+        a.dst = d_ref;
+        f_ref(&a);
+        a.dst = d_var;
+        f_var(&a);
+        int sentinels = 1, written = 1;
+        for (int64_t i = 0; i < nd; i++) {
+            const int64_t r = i % a.dst_cs;
+            const int64_t z = r / (a.h * a.w), y = (r / a.w) % a.h, x = r % a.w;
+            const int inside = r < a.d * a.h * a.w && z >= a.z0 && z < a.z0 + te &&
+                               y >= a.y0 && y < a.y0 + te && x >= a.x0 &&
+                               x < a.x0 + 2 * NNE_WINO_GT;
+            if (!inside && d_var[i] != SENTINEL) sentinels = 0;
+            if (inside && d_var[i] == SENTINEL) written = 0;
+        }
+        const double e = nmse(d_var, d_ref, nd);
+        TEST_CHECK(e <= NMSE_MAX && sentinels && written,
+                   "%s wino%s_out vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
+                   "sentinels %d written %d",
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels, written);
+        free(m);
+        free(d_ref);
+        free(d_var);
+    }
+}
+
 /* Runs every check for every table this machine can execute (ref included, which also
  * checks the harness: ref against itself must be exact). */
 int main(void) {
@@ -258,8 +463,14 @@ int main(void) {
     for (int i = 0; i < n; i++) { /* ref against itself checks the harness and sentinels */
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
+        test_convt_rows(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
+        test_wino_in(tabs[i], 2);
+        test_wino_in(tabs[i], 4);
+        test_wino_gemm(tabs[i]);
+        test_wino_out(tabs[i], 2);
+        test_wino_out(tabs[i], 4);
     }
     return TEST_SUMMARY();
 }

@@ -214,6 +214,94 @@ static void test_conv3d(void) {
     printf("  conv3d: %d shapes x %d variants x %d thread counts\n", n_cases, n_tabs, N_POOLS);
 }
 
+/* Runs a prepared convolution (`algo`) for every variant and thread count: weights prepared
+ * once, checked against `ref` (max error within tol_rel of max |ref| + 1, NMSE <= nmse_max)
+ * and bitwise across thread counts. Returns the worst max |err| / (max |ref| + 1) seen. */
+static double check_conv_prepared(const char *what, const nne_conv3d_desc *d, nne_conv3d_algo algo,
+                                  const float *src, const float *w, const float *bias,
+                                  const double *ref, double tol_rel, double nmse_max) {
+    const int64_t n_out = d->c_out * d->out[0] * d->out[1] * d->out[2];
+    void *prep = nne_malloc(nne_conv3d_prep_bytes(d, algo));
+    nne_conv3d_w pw;
+    nne_conv3d_prep(pools[1], &pw, d, algo, w, bias, prep);
+    TEST_CHECK(pw.algo == algo, "%s: prepared algorithm", what);
+    void *ws = nne_malloc(nne_conv3d_run_ws_bytes(d, algo, N_POOLS));
+    float *out1 = falloc(n_out), *out = falloc(n_out);
+    double worst = 0.0;
+    for (int t = 0; t < n_tabs; t++) {
+        for (int p = 0; p < N_POOLS; p++) {
+            float *o = p == 0 ? out1 : out;
+            nne_conv3d_run(pools[p], tabs[t], o, src, &pw, d, ws);
+            TEST_CHECK(o[n_out] == SENTINEL, "%s %s: wrote past the output", what, tabs[t]->name);
+            if (p == 0) {
+                const err_stats e = compare(o, ref, n_out);
+                const double rel = e.max_abs / (e.max_ref + 1.0);
+                if (rel > worst || rel != rel) worst = rel != rel ? (double)INFINITY : rel;
+                TEST_CHECK(rel <= tol_rel && e.nmse <= nmse_max,
+                           "%s %s: max err %.3g (max |ref| %.3g) nmse %.3g", what, tabs[t]->name,
+                           e.max_abs, e.max_ref, e.nmse);
+            } else {
+                TEST_CHECK(!memcmp(out1, out, (size_t)n_out * sizeof(float)),
+                           "%s %s: %d threads differ from 1 thread", what, tabs[t]->name, p + 1);
+            }
+        }
+    }
+    nne_free(prep);
+    nne_free(ws);
+    nne_free(out1);
+    nne_free(out);
+    return worst;
+}
+
+/* Prepared weights: Winograd F(2x2x2, 3x3x3) on random volumes of 1..21 voxels per axis (odd
+ * sizes: partial tiles; widths past 16: several tile groups per row and interior groups),
+ * input channels around the slice size (1, 2, 3, 17, 31, 32, 33, 70) and output channels with
+ * tails (1, 3, 4, 5, 9, 33), one case in three without bias; the direct algorithm through the
+ * prepared path on the same shapes. Against conv_naive (double), bitwise across threads. */
+static void test_conv3d_prepared(void) {
+    static const int64_t cins[] = {1, 2, 3, 17, 31, 32, 33, 70};
+    static const int64_t couts[] = {1, 3, 4, 5, 9, 33};
+    const int k[3] = {3, 3, 3}, s1[3] = {1, 1, 1};
+    double worst_wino = 0.0, worst_wino4 = 0.0, worst_direct = 0.0;
+    int n_cases = 0;
+    for (int rep = 0; rep < 24; rep++) {
+        int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 12), rnd_int(1, 21)};
+        if (rep % 4 == 0) in[2] = rnd_int(30, 40); /* two or three tile groups per row */
+        const int64_t c_in = pick(cins, 8), c_out = pick(couts, 6);
+        nne_conv3d_desc d;
+        nne_conv3d_desc_init(&d, c_in, c_out, in, k, s1);
+        float *src = frand(c_in * in[0] * in[1] * in[2], 1.0f, 0.0f);
+        float *w = frand(c_out * c_in * 27, 1.0f, 0.0f);
+        float *bias = frand(c_out, 1.0f, 0.0f);
+        const int64_t n_out = c_out * d.out[0] * d.out[1] * d.out[2];
+        double *ref = malloc((size_t)n_out * sizeof(double));
+        const float *b = rep % 3 == 1 ? NULL : bias;
+        conv_naive(ref, src, w, b, &d);
+        char what[128];
+        snprintf(what, sizeof what, "conv %s in %lldx%lldx%lld %lld->%lld", "%s",
+                 (long long)in[0], (long long)in[1], (long long)in[2], (long long)c_in,
+                 (long long)c_out);
+        char wn[160];
+        snprintf(wn, sizeof wn, what, "wino");
+        double e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO, src, w, b, ref, 1e-5, 1e-10);
+        if (e > worst_wino) worst_wino = e;
+        snprintf(wn, sizeof wn, what, "wino4");
+        e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO4, src, w, b, ref, 1e-4, 1e-9);
+        if (e > worst_wino4) worst_wino4 = e;
+        snprintf(wn, sizeof wn, what, "direct (prepared)");
+        e = check_conv_prepared(wn, &d, NNE_CONV3D_DIRECT, src, w, b, ref, 1e-5, 1e-10);
+        if (e > worst_direct) worst_direct = e;
+        n_cases++;
+        free(ref);
+        nne_free(src);
+        nne_free(w);
+        nne_free(bias);
+    }
+    printf("  conv3d prepared: %d shapes x %d variants x %d thread counts; worst max err / "
+           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, direct %.3g\n",
+           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_direct);
+}
+
 /* ---- convt3d --------------------------------------------------------------------------- */
 
 /* Direct definition of the kernel == stride transposed convolution: output voxel (z, y, x)
@@ -624,6 +712,7 @@ int main(void) {
         }
     }
     test_conv3d();
+    test_conv3d_prepared();
     test_convt3d();
     test_instnorm();
     test_leaky();

@@ -8,11 +8,15 @@
  * 8 channels (16 accumulators of the 32 vector registers); every tap loads two weight vectors
  * and broadcasts 8 input values. Tiles cover the row without overlap; tiles touching the
  * padding or the row end use per-column tap masks.
- * gemm_rows uses 6 rows x 8 columns. The per-element summation order is the same on all
+ * gemm_rows uses 6 rows x 8 columns.
+ * Winograd: a group of 8 tiles is two halves of 4 lanes; vld2q splits a row into even and odd
+ * columns and vst2q interleaves the output columns again. wino_gemm keeps 4 output channels
+ * x 24 tiles (24 accumulators) and multiplies by lane of one 4-weight vector. The per-element summation order is the same on all
  * paths (bias, then taps / k in order, fused multiply-add).
  */
 #if defined(__aarch64__)
 #include <math.h>
+#include <string.h>
 
 #include "../common.h"
 #include "../cpu.h"
@@ -303,6 +307,112 @@ static void gemm_rows_neon(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
+/* ---- convt_rows ------------------------------------------------------------------------ */
+
+/* 3 groups x 2 taps x 8 columns of accumulators (a: tap 0, b: tap 1; suffix 0/1: columns
+ * 0-3/4-7); vst2q interleaves the two taps into 16 consecutive outputs. */
+#define CT_DECL(g)                                                                                 \
+    float32x4_t a##g##0 = vdupq_n_f32(bias ? bias[g] : 0.0f), a##g##1 = a##g##0, b##g##0 = a##g##0, \
+                b##g##1 = a##g##0;
+#define CT_FMA(g)                                                                                  \
+    {                                                                                              \
+        const float32x4_t wa = vld1q_dup_f32(wk + (g)*w_gs), wb = vld1q_dup_f32(wk + (g)*w_gs + 1); \
+        a##g##0 = vfmaq_f32(a##g##0, wa, s0);                                                      \
+        a##g##1 = vfmaq_f32(a##g##1, wa, s1);                                                      \
+        b##g##0 = vfmaq_f32(b##g##0, wb, s0);                                                      \
+        b##g##1 = vfmaq_f32(b##g##1, wb, s1);                                                      \
+    }
+#define CT_STORE(g)                                                                                \
+    {                                                                                              \
+        const float32x4x2_t p0 = {{a##g##0, b##g##0}}, p1 = {{a##g##1, b##g##1}};                  \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i, p0);                                                   \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i + 8, p1);                                               \
+    }
+#define REP3(M) M(0) M(1) M(2)
+#define CONVT_TILE_FN(name, REP)                                                                   \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CT_DECL)                                                                               \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float32x4_t s0 = vld1q_f32(src + k * src_ks + i);                                \
+            const float32x4_t s1 = vld1q_f32(src + k * src_ks + i + 4);                            \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CT_FMA)                                                                            \
+        }                                                                                          \
+        REP(CT_STORE)                                                                              \
+    }
+CONVT_TILE_FN(convt_tile3x8, REP3)
+CONVT_TILE_FN(convt_tile1x8, REP1)
+
+/* Narrow rows (4 input columns at the deepest level): 6 groups x 2 taps x 4 columns. */
+#define CTN_DECL(g) float32x4_t a##g = vdupq_n_f32(bias ? bias[g] : 0.0f), b##g = a##g;
+#define CTN_FMA(g)                                                                                 \
+    a##g = vfmaq_f32(a##g, vld1q_dup_f32(wk + (g)*w_gs), s0);                                      \
+    b##g = vfmaq_f32(b##g, vld1q_dup_f32(wk + (g)*w_gs + 1), s0);
+#define CTN_STORE(g)                                                                               \
+    {                                                                                              \
+        const float32x4x2_t p0 = {{a##g, b##g}};                                                   \
+        vst2q_f32(dst + (g)*dst_rs + 2 * i, p0);                                                   \
+    }
+#define CONVT_NARROW_FN(name, REP)                                                                 \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CTN_DECL)                                                                              \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float32x4_t s0 = vld1q_f32(src + k * src_ks + i);                                \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CTN_FMA)                                                                           \
+        }                                                                                          \
+        REP(CTN_STORE)                                                                             \
+    }
+CONVT_NARROW_FN(convt_tile6x4, REP6)
+CONVT_NARROW_FN(convt_tile1x4, REP1)
+
+typedef void (*convt_tile_fn)(float *restrict, int64_t, const float *restrict, int64_t,
+                              const float *restrict, int64_t, int64_t, const float *restrict,
+                              int64_t, int64_t);
+
+/* s == 2: column tiles of 8 (3 groups) or 4 (6 groups) by the row width, the last one aligned
+ * to the row end; rows shorter than 4 and other strides column by column. */
+static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                            int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                            const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    if (s != 2 || n < 4) {
+        for (int64_t g = 0; g < m; g++)
+            for (int64_t i = 0; i < n; i++)
+                for (int c = 0; c < s; c++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * w_gs + c], src[k * src_ks + i], acc);
+                    dst[g * dst_rs + i * s + c] = acc;
+                }
+        return;
+    }
+    const int64_t nx = n >= 8 ? 8 : 4; /* columns per tile */
+    const int gt = nx == 8 ? 3 : 6;    /* groups per full tile */
+    const convt_tile_fn full = nx == 8 ? convt_tile3x8 : convt_tile6x4;
+    const convt_tile_fn one = nx == 8 ? convt_tile1x8 : convt_tile1x4;
+    for (int64_t g0 = 0; g0 < m; g0 += gt) {
+        const int gb = (int)(m - g0 < gt ? m - g0 : gt);
+        float *d = dst + g0 * dst_rs;
+        const float *wg = w + g0 * w_gs;
+        const float *bg = bias ? bias + g0 : NULL;
+        for (int64_t i = 0;; i += nx) {
+            if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
+            if (gb == gt) {
+                full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else {
+                for (int g = 0; g < gb; g++)
+                    one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
+                        bg ? bg + g : NULL, nk, i);
+            }
+            if (i + nx >= n) break;
+        }
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Two float64x2 accumulators (4 floats widened per step), reduced at the end in a fixed
@@ -360,6 +470,330 @@ static void norm_apply_neon(float *x, int64_t n, float m_hi, float m_lo, float s
     }
 }
 
+/* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
+
+#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
+
+static const float wino_zero_row[WINO_ROW]; /* the patch row of a plane or row off the volume */
+
+/* The four vectors of one patch row the w transform of half hf needs: columns 4 hf + 0-3,
+ * 4 hf + 8-11, 4 hf + 2-5, 4 hf + 10-13 (suffixes 0-3 of the name Q). */
+#define WI_LD(Q, R)                                                                                \
+    const float32x4_t Q##0 = vld1q_f32((R) + 4 * hf), Q##1 = vld1q_f32((R) + 4 * hf + 8);          \
+    const float32x4_t Q##2 = vld1q_f32((R) + 4 * hf + 2), Q##3 = vld1q_f32((R) + 4 * hf + 10);
+/* D = X OP Y over the four vectors. */
+#define WI_OP(D, X, OP, Y)                                                                         \
+    const float32x4_t D##0 = OP(X##0, Y##0), D##1 = OP(X##1, Y##1), D##2 = OP(X##2, Y##2),         \
+                      D##3 = OP(X##3, Y##3);
+/* The w transform of one d- and h-transformed row H and the stores of its four positions
+ * from P: uzp gives the even and odd columns of tiles 0 1 4 5 (half 0) or 2 3 6 7 (half 1),
+ * the lane order NNE_WINO_LANE_TILE. */
+#define WI_W(H, P)                                                                                 \
+    {                                                                                              \
+        const float32x4_t e = vuzp1q_f32(H##0, H##1), o = vuzp2q_f32(H##0, H##1);                  \
+        const float32x4_t e2 = vuzp1q_f32(H##2, H##3), o2 = vuzp2q_f32(H##2, H##3);                \
+        vst1q_f32(v + ((P) + 0) * v_ps, vsubq_f32(e, e2));                                         \
+        vst1q_f32(v + ((P) + 1) * v_ps, vaddq_f32(o, e2));                                         \
+        vst1q_f32(v + ((P) + 2) * v_ps, vsubq_f32(e2, o));                                         \
+        vst1q_f32(v + ((P) + 3) * v_ps, vsubq_f32(o, o2));                                         \
+    }
+/* Patch row J of the d-transformed plane Q = plane I1 OP plane I2. */
+#define WI_D(Q, J, I1, OP, I2)                                                                     \
+    WI_LD(Q##x, row[I1][J])                                                                        \
+    WI_LD(Q##y, row[I2][J])                                                                        \
+    WI_OP(Q, Q##x, OP, Q##y)
+/* All positions PD * 16 + ..: the d combination of two planes per row, then the h transform
+ * of those rows, each result row going through the w transform. */
+#define WI_PD(PD, I1, OP, I2)                                                                      \
+    {                                                                                              \
+        WI_D(r0, 0, I1, OP, I2)                                                                    \
+        WI_D(r2, 2, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r0, vsubq_f32, r2)                                                            \
+            WI_W(h, (PD)*16 + 0)                                                                   \
+        }                                                                                          \
+        WI_D(r1, 1, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, vaddq_f32, r2)                                                            \
+            WI_W(h, (PD)*16 + 4)                                                                   \
+        }                                                                                          \
+        {                                                                                          \
+            WI_OP(h, r2, vsubq_f32, r1)                                                            \
+            WI_W(h, (PD)*16 + 8)                                                                   \
+        }                                                                                          \
+        WI_D(r3, 3, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, vsubq_f32, r3)                                                            \
+            WI_W(h, (PD)*16 + 12)                                                                  \
+        }                                                                                          \
+    }
+
+/* Per channel: the 16 patch rows are located (input rows, the zero row off the volume,
+ * zero-padded copies for groups crossing the left or right edge), then per half group the
+ * d, h and w transforms run in registers and the 64 positions are stored directly. */
+static void wino_in_neon(const nne_wino_in *a) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
+    float pad[4][4][WINO_ROW]; /* zero-padded copies of the patch rows at the edges */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        const float *row[4][4]; /* [z][y]: column x0 of each patch row */
+        for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 4; j++) {
+                const int64_t z = a->z0 + i, y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    row[i][j] = wino_zero_row;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (interior_x) {
+                    row[i][j] = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
+                    memset(pad[i][j], 0, sizeof pad[i][j]);
+                    if (xb > xa)
+                        memcpy(pad[i][j] + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row[i][j] = pad[i][j];
+                }
+            }
+        }
+        for (int hf = 0; hf < 2; hf++) {
+            float *v = a->v + c * a->v_cs + 4 * hf;
+            WI_PD(0, 0, vsubq_f32, 2)
+            WI_PD(1, 1, vaddq_f32, 2)
+            WI_PD(2, 2, vsubq_f32, 1)
+            WI_PD(3, 1, vsubq_f32, 3)
+        }
+    }
+}
+
+/* GEMM register tile: 4 rows x NV q vectors of 4 tiles, by lane of the 4 packed weights. */
+#define WG_DECL(r, q) float32x4_t c##r##q = acc ? vld1q_f32(m + (r)*m_cs + 4 * (q)) : zero;
+#define WG_FMA(r, q) c##r##q = vfmaq_laneq_f32(c##r##q, v##q, uv, r);
+#define WG_STORE(r, q) vst1q_f32(m + (r)*m_cs + 4 * (q), c##r##q);
+#define WG_Q(M, r) M(r, 0) M(r, 1)
+#define WG_Q4(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3)
+#define WG_Q6(M, r) M(r, 0) M(r, 1) M(r, 2) M(r, 3) M(r, 4) M(r, 5)
+#define WG_R2(M) WG_Q(M, 0) WG_Q(M, 1) WG_Q(M, 2) WG_Q(M, 3)
+#define WG_R4(M) WG_Q4(M, 0) WG_Q4(M, 1) WG_Q4(M, 2) WG_Q4(M, 3)
+#define WG_R6(M) WG_Q6(M, 0) WG_Q6(M, 1) WG_Q6(M, 2) WG_Q6(M, 3)
+#define WG_LOADV(q) const float32x4_t v##q = vld1q_f32(vk + 4 * (q));
+#define WG_LOADV2 WG_LOADV(0) WG_LOADV(1)
+#define WG_LOADV4 WG_LOADV2 WG_LOADV(2) WG_LOADV(3)
+#define WG_LOADV6 WG_LOADV4 WG_LOADV(4) WG_LOADV(5)
+#define WINO_GEMM_TILE_FN(name, REPV, LOADV)                                                       \
+    static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,         \
+                     int64_t c_in, int acc) {                                                      \
+        const float32x4_t zero = vdupq_n_f32(0.0f);                                                \
+        REPV(WG_DECL)                                                                              \
+        for (int64_t ic = 0; ic < c_in; ic++) {                                                    \
+            const float *vk = v + ic * v_cs;                                                       \
+            const float32x4_t uv = vld1q_f32(u + ic * NNE_WINO_OCR);                               \
+            LOADV                                                                                  \
+            REPV(WG_FMA)                                                                           \
+        }                                                                                          \
+        REPV(WG_STORE)                                                                             \
+    }
+WINO_GEMM_TILE_FN(wino_tile4x24, WG_R6, WG_LOADV6)
+WINO_GEMM_TILE_FN(wino_tile4x16, WG_R4, WG_LOADV4)
+WINO_GEMM_TILE_FN(wino_tile4x8, WG_R2, WG_LOADV2)
+
+/* Per position and row block, the tiles in chunks of 24 (then 16 or 8). */
+static void wino_gemm_neon(const nne_wino_gemm *a) {
+    for (int64_t p = 0; p < a->npos; p++) {
+        const float *v = a->v + p * a->v_ps;
+        for (int64_t b = 0; b < a->nb; b++) {
+            float *m = a->m + p * a->m_ps + b * NNE_WINO_OCR * a->m_cs;
+            const float *u = a->u + p * a->u_ps + b * a->u_bs;
+            int64_t t = 0;
+            for (; t + 24 <= a->nt; t += 24)
+                wino_tile4x24(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            if (a->nt - t == 16)
+                wino_tile4x16(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            else if (a->nt - t == 8)
+                wino_tile4x8(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+        }
+    }
+}
+
+/* M at position (i, j, l) of this channel and half. */
+#define WO_M(i, j, l) vld1q_f32(m + ((i)*16 + (j)*4 + (l)) * m_ps)
+
+/* Per channel, half group and output plane: the d and h reductions per w position, the w
+ * reduction and the bias; zip re-interleaves the two columns of each tile (half 0 holds
+ * tiles 0 1 4 5: columns 0-3 and 8-11; half 1 tiles 2 3 6 7: columns 4-7 and 12-15) into
+ * the group's rows, which are stored clipped to the volume. */
+static void wino_out_neon(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float32x4_t bias = vdupq_n_f32(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        float rows[2][2][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
+        for (int hf = 0; hf < 2; hf++) {
+            const float *m = a->m + c * a->m_cs + 4 * hf;
+            for (int i = 0; i < 2; i++) {
+                float32x4_t t[2][4]; /* [output row b][w position l] */
+                for (int l = 0; l < 4; l++) {
+                    float32x4_t q[4];
+                    for (int j = 0; j < 4; j++)
+                        q[j] = i == 0 ? vaddq_f32(vaddq_f32(WO_M(0, j, l), WO_M(1, j, l)),
+                                                  WO_M(2, j, l))
+                                      : vsubq_f32(vsubq_f32(WO_M(1, j, l), WO_M(2, j, l)),
+                                                  WO_M(3, j, l));
+                    t[0][l] = vaddq_f32(vaddq_f32(q[0], q[1]), q[2]);
+                    t[1][l] = vsubq_f32(vsubq_f32(q[1], q[2]), q[3]);
+                }
+                for (int j = 0; j < 2; j++) {
+                    const float32x4_t e =
+                        vaddq_f32(vaddq_f32(vaddq_f32(t[j][0], t[j][1]), t[j][2]), bias);
+                    const float32x4_t o =
+                        vaddq_f32(vsubq_f32(vsubq_f32(t[j][1], t[j][2]), t[j][3]), bias);
+                    vst1q_f32(rows[i][j] + 4 * hf, vzip1q_f32(e, o));
+                    vst1q_f32(rows[i][j] + 4 * hf + 8, vzip2q_f32(e, o));
+                }
+            }
+        }
+        for (int i = 0; i < 2 && a->z0 + i < a->d; i++)
+            for (int j = 0; j < 2 && a->y0 + j < a->h; j++)
+                memcpy(dst + ((a->z0 + i) * a->h + a->y0 + j) * a->w + a->x0, rows[i][j],
+                       (size_t)nx * sizeof(float));
+    }
+}
+
+/* ---- Winograd F(4x4x2, 3x3x3) ---------------------------------------------------------- */
+
+/* B4^T of six vectors (cpu.h), factored into 16 operations (t and a shared). */
+static inline void wino_bt4_neon(float32x4_t o[6], float32x4_t d0, float32x4_t d1, float32x4_t d2,
+                                 float32x4_t d3, float32x4_t d4, float32x4_t d5) {
+    const float32x4_t t = vsubq_f32(d3, d1), a = vsubq_f32(d4, d2);
+    o[0] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d0, d4), d2, 2.0f), t, 1.5f);
+    o[1] = vfmaq_n_f32(vfmaq_n_f32(vsubq_f32(d4, d1), d2, 0.5f), d3, 2.5f);
+    o[2] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d4, d1), d2, 2.5f), d3, 0.5f);
+    o[3] = vfmaq_n_f32(a, t, 2.0f);
+    o[4] = vfmsq_n_f32(a, t, 0.5f);
+    o[5] = vfmaq_n_f32(vfmsq_n_f32(vaddq_f32(d1, d5), d3, 2.0f), a, 1.5f);
+}
+
+/* A4^T of six vectors (cpu.h). */
+static inline void wino_at4_neon(float32x4_t o[4], float32x4_t m0, float32x4_t m1, float32x4_t m2,
+                                 float32x4_t m3, float32x4_t m4, float32x4_t m5) {
+    const float32x4_t s12 = vaddq_f32(m1, m2), d12 = vsubq_f32(m1, m2);
+    o[0] = vaddq_f32(vaddq_f32(vaddq_f32(m0, s12), m3), m4);
+    o[1] = vfmsq_n_f32(vfmaq_n_f32(d12, m3, 0.5f), m4, 2.0f);
+    o[2] = vfmaq_n_f32(vfmaq_n_f32(s12, m3, 0.25f), m4, 4.0f);
+    o[3] = vaddq_f32(vfmsq_n_f32(vfmaq_n_f32(d12, m3, 0.125f), m4, 8.0f), m5);
+}
+
+/* Per channel: the 36 patch rows located (zero rows off the volume, zero-padded copies at
+ * the left/right edges); per half group the w transform of every row into t[z][y][pw], B4^T
+ * along d in place, B4^T along h into the 144 positions. */
+static void wino4_in_neon(const nne_wino_in *a) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int interior_x = x0 >= 0 && x0 + WINO_ROW <= a->w;
+    float pad[6][6][WINO_ROW]; /* zero-padded copies of the patch rows at the edges */
+    float32x4_t t[NNE_WINO4_NPOS]; /* [z or pd][y][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        const float *row[6][6];
+        for (int i = 0; i < 6; i++) {
+            for (int j = 0; j < 6; j++) {
+                const int64_t z = a->z0 + i, y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    row[i][j] = wino_zero_row;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (interior_x) {
+                    row[i][j] = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO_ROW, a->w);
+                    memset(pad[i][j], 0, sizeof pad[i][j]);
+                    if (xb > xa)
+                        memcpy(pad[i][j] + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row[i][j] = pad[i][j];
+                }
+            }
+        }
+        for (int hf = 0; hf < 2; hf++) {
+            for (int i = 0; i < 6; i++) {
+                for (int j = 0; j < 6; j++) {
+                    const float *r = row[i][j] + 4 * hf;
+                    const float32x4_t q0 = vld1q_f32(r), q1 = vld1q_f32(r + 8);
+                    const float32x4_t q2 = vld1q_f32(r + 2), q3 = vld1q_f32(r + 10);
+                    const float32x4_t e = vuzp1q_f32(q0, q1), o = vuzp2q_f32(q0, q1);
+                    const float32x4_t e2 = vuzp1q_f32(q2, q3), o2 = vuzp2q_f32(q2, q3);
+                    float32x4_t *tt = t + (i * 6 + j) * 4;
+                    tt[0] = vsubq_f32(e, e2);
+                    tt[1] = vaddq_f32(o, e2);
+                    tt[2] = vsubq_f32(e2, o);
+                    tt[3] = vsubq_f32(o, o2);
+                }
+            }
+            for (int q = 0; q < 24; q++) { /* along d */
+                float32x4_t o[6];
+                wino_bt4_neon(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
+                for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
+            }
+            float *v = a->v + c * a->v_cs + 4 * hf;
+            for (int pd = 0; pd < 6; pd++) { /* along h */
+                for (int pw = 0; pw < 4; pw++) {
+                    const float32x4_t *tt = t + pd * 24 + pw;
+                    float32x4_t o[6];
+                    wino_bt4_neon(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                    for (int ph = 0; ph < 6; ph++)
+                        vst1q_f32(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
+                }
+            }
+        }
+    }
+}
+
+/* Per channel and half group: A4^T along d, then per output plane A4^T along h, the w
+ * reduction and the bias; zip re-interleaves the tile columns into the group's rows (as in
+ * wino_out_neon), stored clipped to the volume. */
+static void wino4_out_neon(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    float32x4_t t[96]; /* [a][ph][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float32x4_t bias = vdupq_n_f32(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        float rows[4][4][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
+        for (int hf = 0; hf < 2; hf++) {
+            const float *m = a->m + c * a->m_cs + 4 * hf;
+            for (int q = 0; q < 24; q++) { /* along d */
+                float32x4_t o[4];
+                wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (24 + q) * m_ps),
+                              vld1q_f32(m + (48 + q) * m_ps), vld1q_f32(m + (72 + q) * m_ps),
+                              vld1q_f32(m + (96 + q) * m_ps), vld1q_f32(m + (120 + q) * m_ps));
+                for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                float32x4_t r[4][4]; /* [output row b][pw] */
+                for (int pw = 0; pw < 4; pw++) { /* along h */
+                    const float32x4_t *tt = t + i * 24 + pw;
+                    float32x4_t o[4];
+                    wino_at4_neon(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                    for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+                }
+                for (int b = 0; b < 4; b++) { /* along w, bias */
+                    const float32x4_t e =
+                        vaddq_f32(vaddq_f32(vaddq_f32(r[b][0], r[b][1]), r[b][2]), bias);
+                    const float32x4_t o =
+                        vaddq_f32(vsubq_f32(vsubq_f32(r[b][1], r[b][2]), r[b][3]), bias);
+                    vst1q_f32(rows[i][b] + 4 * hf, vzip1q_f32(e, o));
+                    vst1q_f32(rows[i][b] + 4 * hf + 8, vzip2q_f32(e, o));
+                }
+            }
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++)
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++)
+                memcpy(dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w + a->x0, rows[i][b],
+                       (size_t)nx * sizeof(float));
+    }
+}
+
 /* Peak probe: 16 independent 4-lane FMA chains (NEON FMLA), written out so they stay in
  * registers. Cortex-A76/A78 and Carmel issue two 128-bit FMAs per cycle, Neoverse V1/V2 and
  * Cortex-X cores four, at a latency of 4, so up to 16 chains are needed; with the two
@@ -406,9 +840,15 @@ const nne_kernels nne_kernels_neon = {
     .leaky_relu = leaky_relu_neon,
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
+    .convt_rows = convt_rows_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,
+    .wino_in = wino_in_neon,
+    .wino_gemm = wino_gemm_neon,
+    .wino_out = wino_out_neon,
+    .wino4_in = wino4_in_neon,
+    .wino4_out = wino4_out_neon,
     .fma_peak = fma_peak_neon,
 };
 #else

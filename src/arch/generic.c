@@ -63,6 +63,22 @@ static void gemm_rows_ref(float *restrict dst, int64_t dst_rs, const float *rest
     }
 }
 
+/* Every output element separately: start value, then k ascending. */
+static void convt_rows_ref(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                           const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    for (int64_t g = 0; g < m; g++) {
+        for (int64_t i = 0; i < n; i++) {
+            for (int c = 0; c < s; c++) {
+                float acc = bias ? bias[g] : 0.0f;
+                for (int64_t k = 0; k < nk; k++)
+                    acc += w[k * w_ks + g * w_gs + c] * src[k * src_ks + i];
+                dst[g * dst_rs + i * s + c] = acc;
+            }
+        }
+    }
+}
+
 /* Plain left-to-right sum in double (exact for up to 2^29 float terms of equal sign and
  * exponent range; variants may reassociate within the chunk). */
 static double sum_f64_ref(const float *x, int64_t n) {
@@ -91,6 +107,198 @@ static void norm_apply_ref(float *x, int64_t n, float m_hi, float m_lo, float sc
         float y = ((x[i] - m_hi) - m_lo) * scale + shift;
         if (leaky && y < 0.0f) y *= slope;
         x[i] = y;
+    }
+}
+
+/* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
+
+/* 1-D input transform B^T d of four values (the same formulas as the vector variants). */
+static void wino_bt(float o[4], float d0, float d1, float d2, float d3) {
+    o[0] = d0 - d2;
+    o[1] = d1 + d2;
+    o[2] = d2 - d1;
+    o[3] = d1 - d3;
+}
+
+/* One tile at a time: gather the zero-padded 4x4x4 patch, transform along d, h, w. */
+static void wino_in_ref(const nne_wino_in *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[4][4][4]; /* [z][y][x] patch, then transformed in place axis by axis */
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) {
+                    for (int k = 0; k < 4; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        const int in = z >= 0 && z < a->d && y >= 0 && y < a->h && x >= 0 &&
+                                       x < a->w;
+                        t[i][j][k] = in ? s[(z * a->h + y) * a->w + x] : 0.0f;
+                    }
+                }
+            }
+            float o[4];
+            for (int j = 0; j < 4; j++) /* along d */
+                for (int k = 0; k < 4; k++) {
+                    wino_bt(o, t[0][j][k], t[1][j][k], t[2][j][k], t[3][j][k]);
+                    for (int i = 0; i < 4; i++) t[i][j][k] = o[i];
+                }
+            for (int i = 0; i < 4; i++) /* along h */
+                for (int k = 0; k < 4; k++) {
+                    wino_bt(o, t[i][0][k], t[i][1][k], t[i][2][k], t[i][3][k]);
+                    for (int j = 0; j < 4; j++) t[i][j][k] = o[j];
+                }
+            for (int i = 0; i < 4; i++) /* along w */
+                for (int j = 0; j < 4; j++) {
+                    wino_bt(o, t[i][j][0], t[i][j][1], t[i][j][2], t[i][j][3]);
+                    for (int k = 0; k < 4; k++) t[i][j][k] = o[k];
+                }
+            for (int p = 0; p < NNE_WINO_NPOS; p++)
+                a->v[p * a->v_ps + c * a->v_cs + l] = t[p / 16][(p / 4) % 4][p % 4];
+        }
+    }
+}
+
+/* Every product separately: start value, then ic ascending. */
+static void wino_gemm_ref(const nne_wino_gemm *a) {
+    for (int64_t p = 0; p < a->npos; p++) {
+        for (int64_t b = 0; b < a->nb; b++) {
+            for (int r = 0; r < NNE_WINO_OCR; r++) {
+                float *m = a->m + p * a->m_ps + (b * NNE_WINO_OCR + r) * a->m_cs;
+                const float *u = a->u + p * a->u_ps + b * a->u_bs + r;
+                for (int64_t t = 0; t < a->nt; t++) {
+                    float acc = a->accumulate ? m[t] : 0.0f;
+                    for (int64_t ic = 0; ic < a->c_in; ic++)
+                        acc += u[ic * NNE_WINO_OCR] * a->v[p * a->v_ps + ic * a->v_cs + t];
+                    m[t] = acc;
+                }
+            }
+        }
+    }
+}
+
+/* 1-D output transform A^T m of four values. */
+static void wino_at(float o[2], float m0, float m1, float m2, float m3) {
+    o[0] = m0 + m1 + m2;
+    o[1] = m1 - m2 - m3;
+}
+
+/* One tile at a time: transform along d, h, w, add the bias, store the voxels inside. */
+static void wino_out_ref(const nne_wino_out *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        float *dst = a->dst + c * a->dst_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[4][4][4], u[2][4][4], v[2][2][4], o[2];
+            for (int p = 0; p < NNE_WINO_NPOS; p++)
+                t[p / 16][(p / 4) % 4][p % 4] = a->m[p * a->m_ps + c * a->m_cs + l];
+            for (int j = 0; j < 4; j++) /* along d */
+                for (int k = 0; k < 4; k++) {
+                    wino_at(o, t[0][j][k], t[1][j][k], t[2][j][k], t[3][j][k]);
+                    u[0][j][k] = o[0];
+                    u[1][j][k] = o[1];
+                }
+            for (int i = 0; i < 2; i++) /* along h */
+                for (int k = 0; k < 4; k++) {
+                    wino_at(o, u[i][0][k], u[i][1][k], u[i][2][k], u[i][3][k]);
+                    v[i][0][k] = o[0];
+                    v[i][1][k] = o[1];
+                }
+            for (int i = 0; i < 2; i++) /* along w, then bias and store */
+                for (int j = 0; j < 2; j++) {
+                    wino_at(o, v[i][j][0], v[i][j][1], v[i][j][2], v[i][j][3]);
+                    for (int k = 0; k < 2; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        if (z < a->d && y < a->h && x < a->w)
+                            dst[(z * a->h + y) * a->w + x] = o[k] + a->bias[c];
+                    }
+                }
+        }
+    }
+}
+
+/* F(4, 3) along d and h (points 0, 1, -1, 1/2, -2), as in cpu.h. */
+static const float wino_bt4[6][6] = {{1, -1.5f, -2, 1.5f, 1, 0}, {0, -1, 0.5f, 2.5f, 1, 0},
+                                     {0, 1, -2.5f, 0.5f, 1, 0}, {0, -2, -1, 2, 1, 0},
+                                     {0, 0.5f, -1, -0.5f, 1, 0}, {0, 1, -1.5f, -2, 1.5f, 1}};
+static const float wino_at4[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 0.5f, -2, 0}, {0, 1, 1, 0.25f, 4, 0}, {0, 1, -1, 0.125f, -8, 1}};
+
+/* One tile at a time: the zero-padded 6x6x4 patch, B4^T along d, B4^T along h, B^T along w
+ * (each output a dot product over the axis, products and sums in order). */
+static void wino4_in_ref(const nne_wino_in *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[6][6][4], u[6][6][4];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 4; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        const int in = z >= 0 && z < a->d && y >= 0 && y < a->h && x >= 0 &&
+                                       x < a->w;
+                        t[i][j][k] = in ? s[(z * a->h + y) * a->w + x] : 0.0f;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along d */
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int i = 0; i < 6; i++) acc += wino_bt4[pd][i] * t[i][j][k];
+                        u[pd][j][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along h */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int j = 0; j < 6; j++) acc += wino_bt4[ph][j] * u[pd][j][k];
+                        t[pd][ph][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along w, then store */
+                for (int ph = 0; ph < 6; ph++) {
+                    float o[4];
+                    wino_bt(o, t[pd][ph][0], t[pd][ph][1], t[pd][ph][2], t[pd][ph][3]);
+                    for (int pw = 0; pw < 4; pw++)
+                        a->v[((pd * 6 + ph) * 4 + pw) * a->v_ps + c * a->v_cs + l] = o[pw];
+                }
+        }
+    }
+}
+
+/* One tile at a time: A4^T along d, A4^T along h, A^T along w, the bias, the voxels inside. */
+static void wino4_out_ref(const nne_wino_out *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        float *dst = a->dst + c * a->dst_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO_LANE_TILE(l);
+            float t[6][6][4], u[4][6][4], v[4][4][4];
+            for (int p = 0; p < NNE_WINO4_NPOS; p++)
+                t[p / 24][(p / 4) % 6][p % 4] = a->m[p * a->m_ps + c * a->m_cs + l];
+            for (int i = 0; i < 4; i++) /* along d */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int pd = 0; pd < 6; pd++) acc += wino_at4[i][pd] * t[pd][ph][k];
+                        u[i][ph][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along h */
+                for (int j = 0; j < 4; j++)
+                    for (int k = 0; k < 4; k++) {
+                        float acc = 0.0f;
+                        for (int ph = 0; ph < 6; ph++) acc += wino_at4[j][ph] * u[i][ph][k];
+                        v[i][j][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along w, then bias and store */
+                for (int j = 0; j < 4; j++) {
+                    float o[2];
+                    wino_at(o, v[i][j][0], v[i][j][1], v[i][j][2], v[i][j][3]);
+                    for (int k = 0; k < 2; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 2 * tile + k;
+                        if (z < a->d && y < a->h && x < a->w)
+                            dst[(z * a->h + y) * a->w + x] = o[k] + a->bias[c];
+                    }
+                }
+        }
     }
 }
 
@@ -123,8 +331,14 @@ const nne_kernels nne_kernels_ref = {
     .leaky_relu = leaky_relu_ref,
     .conv3d_row = conv3d_row_ref,
     .gemm_rows = gemm_rows_ref,
+    .convt_rows = convt_rows_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,
+    .wino_in = wino_in_ref,
+    .wino_gemm = wino_gemm_ref,
+    .wino_out = wino_out_ref,
+    .wino4_in = wino4_in_ref,
+    .wino4_out = wino4_out_ref,
     .fma_peak = fma_peak_ref,
 };

@@ -14,6 +14,14 @@
  * its bit in a per-tap column mask is set. Every output element sums its start value (bias,
  * or the partial sum already in dst), then taps in (ic, kd, kh, kw) order, on every path.
  *
+ * DESIGN (Winograd). The tiles of a group are the 8 lanes. wino_in loads each input row of the
+ * group's patch as 16 + 2 columns and splits them into even and odd columns (shuffle +
+ * permute), which gives the four w-taps of all 8 tiles as four vectors; the h and d
+ * transforms are then lane-wise adds. wino_out runs the inverse way and re-interleaves the two
+ * output columns of each tile into 16 consecutive voxels. wino_gemm keeps a 4 (output
+ * channels, broadcast from the packed weights) x 24 (tiles, three vectors) register tile: per
+ * input channel 3 loads + 4 broadcasts feed 12 FMAs.
+ *
  * DESIGN (gemm_rows). 6 rows (j) x 16 columns (i) of accumulators (remainder rows one at a
  * time); per k two loads of the source row and six broadcasts of weights. The column tail is
  * handled by a last tile aligned to the row end (gemm_rows never accumulates, so recomputing
@@ -21,6 +29,7 @@
  */
 #if defined(__x86_64__)
 #include <math.h>
+#include <string.h>
 
 #include "../common.h"
 #include "../cpu.h"
@@ -333,6 +342,140 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
+/* ---- convt_rows ------------------------------------------------------------------------ */
+
+/* 3 groups x 2 taps x 16 columns of accumulators (a: tap 0, b: tap 1; suffix 0/1: columns
+ * 0-7/8-15); per k two source loads and, per group, two weight broadcasts used right away. */
+#define CT_DECL(g)                                                                                 \
+    __m256 a##g##0 = _mm256_set1_ps(bias ? bias[g] : 0.0f), a##g##1 = a##g##0, b##g##0 = a##g##0,  \
+           b##g##1 = a##g##0;
+#define CT_FMA(g)                                                                                  \
+    {                                                                                              \
+        const __m256 wa = _mm256_broadcast_ss(wk + (g)*w_gs);                                      \
+        a##g##0 = _mm256_fmadd_ps(wa, s0, a##g##0);                                                \
+        a##g##1 = _mm256_fmadd_ps(wa, s1, a##g##1);                                                \
+        const __m256 wb = _mm256_broadcast_ss(wk + (g)*w_gs + 1);                                  \
+        b##g##0 = _mm256_fmadd_ps(wb, s0, b##g##0);                                                \
+        b##g##1 = _mm256_fmadd_ps(wb, s1, b##g##1);                                                \
+    }
+/* Interleaves taps 0 and 1 of 8 columns into 16 consecutive outputs. */
+#define CT_ST2(d, x, y)                                                                            \
+    {                                                                                              \
+        const __m256 lo = _mm256_unpacklo_ps(x, y), hi = _mm256_unpackhi_ps(x, y);                 \
+        _mm256_storeu_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));                                 \
+        _mm256_storeu_ps((d) + 8, _mm256_permute2f128_ps(lo, hi, 0x31));                           \
+    }
+#define CT_STORE(g)                                                                                \
+    CT_ST2(dst + (g)*dst_rs + 2 * i, a##g##0, b##g##0)                                             \
+    CT_ST2(dst + (g)*dst_rs + 2 * i + 16, a##g##1, b##g##1)
+#define REP3(M) M(0) M(1) M(2)
+#define CONVT_TILE_FN(name, REP)                                                                   \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CT_DECL)                                                                               \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const __m256 s0 = _mm256_loadu_ps(src + k * src_ks + i);                               \
+            const __m256 s1 = _mm256_loadu_ps(src + k * src_ks + i + 8);                           \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CT_FMA)                                                                            \
+        }                                                                                          \
+        REP(CT_STORE)                                                                              \
+    }
+CONVT_TILE_FN(convt_tile3x16, REP3)
+CONVT_TILE_FN(convt_tile1x16, REP1)
+
+/* Narrow rows (the deep levels: 8 or 4 input columns): 6 groups x 2 taps x 8 columns (one
+ * ymm each) or x 4 columns (one xmm each). */
+#define CTN_DECL(g) V a##g = SET1(bias ? bias[g] : 0.0f), b##g = a##g;
+#define CTN_FMA(g)                                                                                 \
+    a##g = FMADD(BCAST(wk + (g)*w_gs), s0, a##g);                                                  \
+    b##g = FMADD(BCAST(wk + (g)*w_gs + 1), s0, b##g);
+#define CONVT_NARROW_FN(name, REP, STORE)                                                          \
+    static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
+                     int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
+                     const float *restrict bias, int64_t nk, int64_t i) {                          \
+        REP(CTN_DECL)                                                                              \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const V s0 = LOAD(src + k * src_ks + i);                                               \
+            const float *wk = w + k * w_ks;                                                        \
+            REP(CTN_FMA)                                                                           \
+        }                                                                                          \
+        REP(STORE)                                                                                 \
+    }
+#define V __m256
+#define SET1 _mm256_set1_ps
+#define FMADD _mm256_fmadd_ps
+#define BCAST _mm256_broadcast_ss
+#define LOAD _mm256_loadu_ps
+#define CTN_ST8(g) CT_ST2(dst + (g)*dst_rs + 2 * i, a##g, b##g)
+CONVT_NARROW_FN(convt_tile6x8, REP6, CTN_ST8)
+CONVT_NARROW_FN(convt_tile1x8, REP1, CTN_ST8)
+#undef V
+#undef SET1
+#undef FMADD
+#undef BCAST
+#undef LOAD
+#define V __m128
+#define SET1 _mm_set1_ps
+#define FMADD _mm_fmadd_ps
+#define BCAST _mm_broadcast_ss
+#define LOAD _mm_loadu_ps
+#define CTN_ST4(g)                                                                                 \
+    _mm_storeu_ps(dst + (g)*dst_rs + 2 * i, _mm_unpacklo_ps(a##g, b##g));                          \
+    _mm_storeu_ps(dst + (g)*dst_rs + 2 * i + 4, _mm_unpackhi_ps(a##g, b##g));
+CONVT_NARROW_FN(convt_tile6x4, REP6, CTN_ST4)
+CONVT_NARROW_FN(convt_tile1x4, REP1, CTN_ST4)
+#undef V
+#undef SET1
+#undef FMADD
+#undef BCAST
+#undef LOAD
+
+typedef void (*convt_tile_fn)(float *restrict, int64_t, const float *restrict, int64_t,
+                              const float *restrict, int64_t, int64_t, const float *restrict,
+                              int64_t, int64_t);
+
+/* s == 2: column tiles of 16 (3 groups), 8 or 4 (6 groups) by the row width, the last one
+ * aligned to the row end (recomputing identical values); rows shorter than 4 and other
+ * strides column by column. */
+static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                            int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
+                            const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s) {
+    if (s != 2 || n < 4) {
+        for (int64_t g = 0; g < m; g++)
+            for (int64_t i = 0; i < n; i++)
+                for (int c = 0; c < s; c++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * w_gs + c], src[k * src_ks + i], acc);
+                    dst[g * dst_rs + i * s + c] = acc;
+                }
+        return;
+    }
+    const int64_t nx = n >= 16 ? 16 : n >= 8 ? 8 : 4; /* columns per tile */
+    const int gt = nx == 16 ? 3 : 6;                   /* groups per full tile */
+    const convt_tile_fn full = nx == 16 ? convt_tile3x16 : nx == 8 ? convt_tile6x8 : convt_tile6x4;
+    const convt_tile_fn one = nx == 16 ? convt_tile1x16 : nx == 8 ? convt_tile1x8 : convt_tile1x4;
+    for (int64_t g0 = 0; g0 < m; g0 += gt) {
+        const int gb = (int)(m - g0 < gt ? m - g0 : gt);
+        float *d = dst + g0 * dst_rs;
+        const float *wg = w + g0 * w_gs;
+        const float *bg = bias ? bias + g0 : NULL;
+        for (int64_t i = 0;; i += nx) {
+            if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
+            if (gb == gt) {
+                full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else {
+                for (int g = 0; g < gb; g++)
+                    one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
+                        bg ? bg + g : NULL, nk, i);
+            }
+            if (i + nx >= n) break;
+        }
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Horizontal sum of 4 doubles ((v0 + v2) + (v1 + v3)). */
@@ -396,6 +539,402 @@ static void norm_apply_avx2(float *x, int64_t n, float m_hi, float m_lo, float s
     }
 }
 
+/* ---- Winograd F(2x2x2, 3x3x3) ---------------------------------------------------------- */
+
+#define WINO_ROW 18 /* input columns of one group's patch row: 2 * 8 tiles + 2 */
+/* Groups are transformed along the row one after the other, each adding one cache line per
+ * input row (and per output row) to what the previous one touched: the transforms prefetch
+ * that line for the group WINO_PF_GROUPS ahead (the hardware prefetchers cannot follow the
+ * many row streams of a block). */
+#define WINO_PF_GROUPS 3
+#define WINO_PF_IN (WINO_ROW - 1 + 2 * NNE_WINO_GT * WINO_PF_GROUPS)
+#define WINO_PF_OUT (2 * NNE_WINO_GT * WINO_PF_GROUPS)
+
+/* The patch row of a plane or row off the volume (read with or without masks). */
+static const float wino_zero_row[WINO_ROW];
+
+/* The four vectors of one patch row the w transform needs: columns 0-7, 8-15, 2-9, 10-17
+ * (suffixes 0-3 of the name Q). */
+#define WI_LOAD(R, K, OFF)                                                                         \
+    (edge ? _mm256_maskload_ps((R) + (OFF), mk[K]) : _mm256_loadu_ps((R) + (OFF)))
+#define WI_LD(Q, R)                                                                                \
+    const __m256 Q##0 = WI_LOAD(R, 0, 0), Q##1 = WI_LOAD(R, 1, 8);                                 \
+    const __m256 Q##2 = WI_LOAD(R, 2, 2), Q##3 = WI_LOAD(R, 3, 10);
+/* D = X OP Y over the four vectors. */
+#define WI_OP(D, X, OP, Y)                                                                         \
+    const __m256 D##0 = OP(X##0, Y##0), D##1 = OP(X##1, Y##1), D##2 = OP(X##2, Y##2),              \
+                 D##3 = OP(X##3, Y##3);
+/* The w transform of one d- and h-transformed row H (four vectors) and the stores of its four
+ * positions from P. In-lane shuffles give the even and odd columns with the tiles in lane
+ * order 0 1 4 5 2 3 6 7 (NNE_WINO_LANE_TILE). */
+#define WI_W(H, P)                                                                                 \
+    {                                                                                              \
+        const __m256 e = _mm256_shuffle_ps(H##0, H##1, _MM_SHUFFLE(2, 0, 2, 0));                   \
+        const __m256 o = _mm256_shuffle_ps(H##0, H##1, _MM_SHUFFLE(3, 1, 3, 1));                   \
+        const __m256 e2 = _mm256_shuffle_ps(H##2, H##3, _MM_SHUFFLE(2, 0, 2, 0));                  \
+        const __m256 o2 = _mm256_shuffle_ps(H##2, H##3, _MM_SHUFFLE(3, 1, 3, 1));                  \
+        _mm256_storeu_ps(v + ((P) + 0) * v_ps, _mm256_sub_ps(e, e2));                              \
+        _mm256_storeu_ps(v + ((P) + 1) * v_ps, _mm256_add_ps(o, e2));                              \
+        _mm256_storeu_ps(v + ((P) + 2) * v_ps, _mm256_sub_ps(e2, o));                              \
+        _mm256_storeu_ps(v + ((P) + 3) * v_ps, _mm256_sub_ps(o, o2));                              \
+    }
+/* Patch row J of the d-transformed plane Q = plane I1 OP plane I2. */
+#define WI_D(Q, J, I1, OP, I2)                                                                     \
+    WI_LD(Q##x, row[I1][J])                                                                        \
+    WI_LD(Q##y, row[I2][J])                                                                        \
+    WI_OP(Q, Q##x, OP, Q##y)
+/* All positions PD * 16 + ..: the d combination of two planes per row, then the h transform
+ * of those rows, each result row going through the w transform. Rows are combined in the
+ * order that keeps the fewest vectors alive. */
+#define WI_PD(PD, I1, OP, I2)                                                                      \
+    {                                                                                              \
+        WI_D(r0, 0, I1, OP, I2)                                                                    \
+        WI_D(r2, 2, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r0, _mm256_sub_ps, r2)                                                        \
+            WI_W(h, (PD)*16 + 0)                                                                   \
+        }                                                                                          \
+        WI_D(r1, 1, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, _mm256_add_ps, r2)                                                        \
+            WI_W(h, (PD)*16 + 4)                                                                   \
+        }                                                                                          \
+        {                                                                                          \
+            WI_OP(h, r2, _mm256_sub_ps, r1)                                                        \
+            WI_W(h, (PD)*16 + 8)                                                                   \
+        }                                                                                          \
+        WI_D(r3, 3, I1, OP, I2)                                                                    \
+        {                                                                                          \
+            WI_OP(h, r1, _mm256_sub_ps, r3)                                                        \
+            WI_W(h, (PD)*16 + 12)                                                                  \
+        }                                                                                          \
+    }
+
+/* One channel: the 16 patch rows are located first (input rows; the zero row for rows off
+ * the volume), then each of the four d positions combines two planes row by row and runs
+ * the h and w transforms in registers, storing the 64 positions directly. With `edge` (a
+ * group crossing the left or right end of the rows) every load is masked to the columns
+ * inside [0, w) (mk[k] for the load at column offset 0, 8, 2, 10), so no padded copy is
+ * made; masked-off lanes are never accessed. Also prefetches, per row, the cache line the
+ * group WINO_PF_GROUPS ahead adds (wrapping to the next tile row at the row end). */
+static inline __attribute__((always_inline)) void wino_in_channel(const nne_wino_in *a,
+                                                                   const float *s, float *v,
+                                                                   const int edge,
+                                                                   const __m256i mk[4]) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int64_t w16 = (a->w + 15) / 16 * 16; /* columns of a tile row's groups */
+    const int64_t pf = x0 + WINO_PF_IN < a->w ? x0 + WINO_PF_IN : x0 + WINO_PF_IN - w16;
+    const int pf_dy = x0 + WINO_PF_IN < a->w ? 0 : 2;
+    const float *row[4][4]; /* [z][y]: column x0 of each patch row */
+    for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) {
+            const int64_t z = a->z0 + i, y = a->y0 + j;
+            if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                row[i][j] = wino_zero_row;
+                continue;
+            }
+            const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+            if (pf >= 0 && pf < a->w && y + pf_dy < a->h)
+                _mm_prefetch((const char *)(base + pf_dy * a->w + pf), _MM_HINT_T0);
+            /* column x0 may be -1: formed as an address, only read through masks */
+            row[i][j] = (const float *)((uintptr_t)base + (uintptr_t)x0 * sizeof(float));
+        }
+    }
+    WI_PD(0, 0, _mm256_sub_ps, 2)
+    WI_PD(1, 1, _mm256_add_ps, 2)
+    WI_PD(2, 2, _mm256_sub_ps, 1)
+    WI_PD(3, 1, _mm256_sub_ps, 3)
+}
+
+static void wino_in_avx2(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
+    __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
+    static const int offs[4] = {0, 8, 2, 10};
+    for (int k = 0; k < 4; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        float *v = a->v + c * a->v_cs;
+        if (edge)
+            wino_in_channel(a, s, v, 1, mk);
+        else
+            wino_in_channel(a, s, v, 0, mk);
+    }
+}
+
+/* GEMM register tile: 4 rows x NV vectors of 8 tiles; accumulators are separate locals. Per
+ * input channel the NV tile vectors are loaded once and each row's weight is broadcast right
+ * before its NV FMAs: 12 accumulators + 3 tile vectors + 1 weight = all 16 registers, so the
+ * compiler keeps the tile vectors in registers instead of reloading them as FMA operands. */
+#define WG_DECL(r, q) __m256 c##r##q = acc ? _mm256_loadu_ps(m + (r)*m_cs + 8 * (q)) : zero;
+#define WG_STORE(r, q) _mm256_storeu_ps(m + (r)*m_cs + 8 * (q), c##r##q);
+#define WG_ROWS(M, q) M(0, q) M(1, q) M(2, q) M(3, q)
+#define WG_V1(M) WG_ROWS(M, 0)
+#define WG_V2(M) WG_ROWS(M, 0) WG_ROWS(M, 1)
+#define WG_V3(M) WG_ROWS(M, 0) WG_ROWS(M, 1) WG_ROWS(M, 2)
+#define WG_LOADV(q) const __m256 v##q = _mm256_loadu_ps(vk + 8 * (q));
+#define WG_LOADV1 WG_LOADV(0)
+#define WG_LOADV2 WG_LOADV(0) WG_LOADV(1)
+#define WG_LOADV3 WG_LOADV(0) WG_LOADV(1) WG_LOADV(2)
+#define WG_F1(r) c##r##0 = _mm256_fmadd_ps(ur, v0, c##r##0);
+#define WG_F2(r) WG_F1(r) c##r##1 = _mm256_fmadd_ps(ur, v1, c##r##1);
+#define WG_F3(r) WG_F2(r) c##r##2 = _mm256_fmadd_ps(ur, v2, c##r##2);
+#define WG_ROW(F, r)                                                                               \
+    {                                                                                              \
+        const __m256 ur = _mm256_broadcast_ss(uk + (r));                                           \
+        F(r)                                                                                       \
+    }
+#define WG_FMA1 WG_ROW(WG_F1, 0) WG_ROW(WG_F1, 1) WG_ROW(WG_F1, 2) WG_ROW(WG_F1, 3)
+#define WG_FMA2 WG_ROW(WG_F2, 0) WG_ROW(WG_F2, 1) WG_ROW(WG_F2, 2) WG_ROW(WG_F2, 3)
+#define WG_FMA3 WG_ROW(WG_F3, 0) WG_ROW(WG_F3, 1) WG_ROW(WG_F3, 2) WG_ROW(WG_F3, 3)
+#define WINO_GEMM_TILE_FN(name, REPV, LOADV, FMAS)                                                 \
+    static void name(float *m, int64_t m_cs, const float *u, const float *v, int64_t v_cs,         \
+                     int64_t c_in, int acc) {                                                      \
+        const __m256 zero = _mm256_setzero_ps();                                                   \
+        REPV(WG_DECL)                                                                              \
+        for (int64_t ic = 0; ic < c_in; ic++) {                                                    \
+            const float *vk = v + ic * v_cs;                                                       \
+            const float *uk = u + ic * NNE_WINO_OCR;                                               \
+            LOADV                                                                                  \
+            FMAS                                                                                   \
+        }                                                                                          \
+        REPV(WG_STORE)                                                                             \
+    }
+WINO_GEMM_TILE_FN(wino_tile4x24, WG_V3, WG_LOADV3, WG_FMA3)
+WINO_GEMM_TILE_FN(wino_tile4x16, WG_V2, WG_LOADV2, WG_FMA2)
+WINO_GEMM_TILE_FN(wino_tile4x8, WG_V1, WG_LOADV1, WG_FMA1)
+
+/* Per position and row block, the tiles in chunks of 24 (then 16 or 8). */
+static void wino_gemm_avx2(const nne_wino_gemm *a) {
+    for (int64_t p = 0; p < a->npos; p++) {
+        const float *v = a->v + p * a->v_ps;
+        for (int64_t b = 0; b < a->nb; b++) {
+            float *m = a->m + p * a->m_ps + b * NNE_WINO_OCR * a->m_cs;
+            const float *u = a->u + p * a->u_ps + b * a->u_bs;
+            int64_t t = 0;
+            for (; t + 24 <= a->nt; t += 24)
+                wino_tile4x24(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            if (a->nt - t == 16)
+                wino_tile4x16(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+            else if (a->nt - t == 8)
+                wino_tile4x8(m + t, a->m_cs, u, v + t, a->v_cs, a->c_in, a->accumulate);
+        }
+    }
+}
+
+/* Stores the 16 voxels of one output row from column x0 (at most n of them): e holds the even
+ * and o the odd columns of the tiles in lane order 0 1 4 5 2 3 6 7, so the in-lane unpacks
+ * already give columns 0-7 and 8-15 in order. */
+static inline void store_row16(float *d, __m256 e, __m256 o, int64_t n) {
+    const __m256 r0 = _mm256_unpacklo_ps(e, o), r1 = _mm256_unpackhi_ps(e, o);
+    if (n >= 16) {
+        _mm256_storeu_ps(d, r0);
+        _mm256_storeu_ps(d + 8, r1);
+        return;
+    }
+    float tmp[16];
+    _mm256_storeu_ps(tmp, r0);
+    _mm256_storeu_ps(tmp + 8, r1);
+    for (int64_t x = 0; x < n; x++)
+        d[x] = tmp[x];
+}
+
+/* M at position (i, j, l) of this channel. */
+#define WO_M(i, j, l) _mm256_loadu_ps(m + ((i)*16 + (j)*4 + (l)) * m_ps)
+/* One w position l of both output rows (b = 0, 1) of output plane a: the d reduction of
+ * the four patch rows (a = 0: planes 0 + 1 + 2; a = 1: planes 1 - 2 - 3), then the h one. */
+#define WO_L(a, l)                                                                                 \
+    {                                                                                              \
+        __m256 q[4];                                                                               \
+        for (int j = 0; j < 4; j++)                                                                \
+            q[j] = (a) == 0 ? _mm256_add_ps(_mm256_add_ps(WO_M(0, j, l), WO_M(1, j, l)),           \
+                                            WO_M(2, j, l))                                         \
+                            : _mm256_sub_ps(_mm256_sub_ps(WO_M(1, j, l), WO_M(2, j, l)),           \
+                                            WO_M(3, j, l));                                        \
+        t0##l = _mm256_add_ps(_mm256_add_ps(q[0], q[1]), q[2]);                                    \
+        t1##l = _mm256_sub_ps(_mm256_sub_ps(q[1], q[2]), q[3]);                                    \
+    }
+
+/* Channel by channel and output plane by plane: the d and h reductions per w position keep
+ * 8 + 4 vectors alive, the w reduction, the bias and the interleaving stores follow; no
+ * intermediate buffer. Rows past the volume's end are skipped, columns clipped. */
+static void wino_out_avx2(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *m = a->m + c * a->m_cs;
+        const __m256 bias = _mm256_set1_ps(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        for (int i = 0; i < 2 && a->z0 + i < a->d; i++) {
+            __m256 t00, t01, t02, t03, t10, t11, t12, t13; /* [row b][w position l] */
+            if (i == 0) {
+                WO_L(0, 0) WO_L(0, 1) WO_L(0, 2) WO_L(0, 3)
+            } else {
+                WO_L(1, 0) WO_L(1, 1) WO_L(1, 2) WO_L(1, 3)
+            }
+            const __m256 e0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t00, t01), t02), bias);
+            const __m256 o0 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t01, t02), t03), bias);
+            const __m256 e1 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(t10, t11), t12), bias);
+            const __m256 o1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(t11, t12), t13), bias);
+            for (int j = 0; j < 2 && a->y0 + j < a->h; j++) {
+                float *row = dst + ((a->z0 + i) * a->h + a->y0 + j) * a->w; /* column 0 */
+                if (a->x0 + WINO_PF_OUT < a->w)
+                    _mm_prefetch((const char *)(row + a->x0 + WINO_PF_OUT), _MM_HINT_T0);
+                store_row16(row + a->x0, j == 0 ? e0 : e1, j == 0 ? o0 : o1, nx);
+            }
+        }
+    }
+}
+
+/* ---- Winograd F(4x4x2, 3x3x3) ---------------------------------------------------------- */
+
+/* B4^T of six vectors (cpu.h), factored into 16 operations (t and a shared). */
+static inline void wino_bt4_avx2(__m256 o[6], __m256 d0, __m256 d1, __m256 d2, __m256 d3,
+                                 __m256 d4, __m256 d5) {
+    const __m256 t = _mm256_sub_ps(d3, d1), a = _mm256_sub_ps(d4, d2);
+    const __m256 c2 = _mm256_set1_ps(2.0f), ch = _mm256_set1_ps(0.5f);
+    const __m256 c15 = _mm256_set1_ps(1.5f), c25 = _mm256_set1_ps(2.5f);
+    o[0] = _mm256_fmadd_ps(c15, t, _mm256_fnmadd_ps(c2, d2, _mm256_add_ps(d0, d4)));
+    o[1] = _mm256_fmadd_ps(c25, d3, _mm256_fmadd_ps(ch, d2, _mm256_sub_ps(d4, d1)));
+    o[2] = _mm256_fmadd_ps(ch, d3, _mm256_fnmadd_ps(c25, d2, _mm256_add_ps(d4, d1)));
+    o[3] = _mm256_fmadd_ps(c2, t, a);
+    o[4] = _mm256_fnmadd_ps(ch, t, a);
+    o[5] = _mm256_fmadd_ps(c15, a, _mm256_fnmadd_ps(c2, d3, _mm256_add_ps(d1, d5)));
+}
+
+/* A4^T of six vectors (cpu.h). */
+static inline void wino_at4_avx2(__m256 o[4], __m256 m0, __m256 m1, __m256 m2, __m256 m3,
+                                 __m256 m4, __m256 m5) {
+    const __m256 s12 = _mm256_add_ps(m1, m2), d12 = _mm256_sub_ps(m1, m2);
+    o[0] = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(m0, s12), m3), m4);
+    o[1] = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), m4,
+                            _mm256_fmadd_ps(_mm256_set1_ps(0.5f), m3, d12));
+    o[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.0f), m4,
+                           _mm256_fmadd_ps(_mm256_set1_ps(0.25f), m3, s12));
+    o[3] = _mm256_add_ps(_mm256_fnmadd_ps(_mm256_set1_ps(8.0f), m4,
+                                          _mm256_fmadd_ps(_mm256_set1_ps(0.125f), m3, d12)),
+                         m5);
+}
+
+/* One channel of a group: the w transform of each of the 36 patch rows (even/odd shuffles as
+ * in wino_in_channel, masked loads at the edges) into t[z][y][pw], then B4^T along d in place,
+ * then B4^T along h straight into the 144 positions of v. */
+static inline __attribute__((always_inline)) void wino4_in_channel(const nne_wino_in *a,
+                                                                    const float *s, float *v,
+                                                                    const int edge,
+                                                                    const __m256i mk[4],
+                                                                    __m256 *t) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int64_t w16 = (a->w + 15) / 16 * 16; /* columns of a tile row's groups */
+    const int64_t pf = x0 + WINO_PF_IN < a->w ? x0 + WINO_PF_IN : x0 + WINO_PF_IN - w16;
+    const int pf_dy = x0 + WINO_PF_IN < a->w ? 0 : 4;
+    for (int i = 0; i < 6; i++) {
+        for (int j = 0; j < 6; j++) {
+            const int64_t z = a->z0 + i, y = a->y0 + j;
+            const float *r = wino_zero_row;
+            if (z >= 0 && z < a->d && y >= 0 && y < a->h) {
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (pf >= 0 && pf < a->w && y + pf_dy < a->h)
+                    _mm_prefetch((const char *)(base + pf_dy * a->w + pf), _MM_HINT_T0);
+                /* column x0 may be -1: formed as an address, only read through masks */
+                r = (const float *)((uintptr_t)base + (uintptr_t)x0 * sizeof(float));
+            }
+            const __m256 q0 = WI_LOAD(r, 0, 0), q1 = WI_LOAD(r, 1, 8);
+            const __m256 q2 = WI_LOAD(r, 2, 2), q3 = WI_LOAD(r, 3, 10);
+            const __m256 e = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 o = _mm256_shuffle_ps(q0, q1, _MM_SHUFFLE(3, 1, 3, 1));
+            const __m256 e2 = _mm256_shuffle_ps(q2, q3, _MM_SHUFFLE(2, 0, 2, 0));
+            const __m256 o2 = _mm256_shuffle_ps(q2, q3, _MM_SHUFFLE(3, 1, 3, 1));
+            __m256 *tt = t + (i * 6 + j) * 4;
+            tt[0] = _mm256_sub_ps(e, e2);
+            tt[1] = _mm256_add_ps(o, e2);
+            tt[2] = _mm256_sub_ps(e2, o);
+            tt[3] = _mm256_sub_ps(o, o2);
+        }
+    }
+    for (int q = 0; q < 24; q++) { /* along d: column (y, pw) = q of every plane */
+        __m256 o[6];
+        wino_bt4_avx2(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
+        for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
+    }
+    for (int pd = 0; pd < 6; pd++) { /* along h, stored as positions (pd * 6 + ph) * 4 + pw */
+        for (int pw = 0; pw < 4; pw++) {
+            const __m256 *tt = t + pd * 24 + pw;
+            __m256 o[6];
+            wino_bt4_avx2(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+            for (int ph = 0; ph < 6; ph++)
+                _mm256_storeu_ps(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
+        }
+    }
+}
+
+static void wino4_in_avx2(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
+    __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
+    static const int offs[4] = {0, 8, 2, 10};
+    for (int k = 0; k < 4; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
+    __m256 t[NNE_WINO4_NPOS]; /* [z or pd][y][pw] of one channel, 4.5 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        float *v = a->v + c * a->v_cs;
+        if (edge)
+            wino4_in_channel(a, s, v, 1, mk, t);
+        else
+            wino4_in_channel(a, s, v, 0, mk, t);
+    }
+}
+
+/* Channel by channel: A4^T along d into t[a][ph][pw], then per output plane A4^T along h, the
+ * w reduction, the bias and the interleaving stores of its 4 rows (clipped at the edges). */
+static void wino4_out_avx2(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)2 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    __m256 t[96]; /* [a][ph][pw] of one channel, 3 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *m = a->m + c * a->m_cs;
+        const __m256 bias = _mm256_set1_ps(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        for (int q = 0; q < 24; q++) { /* along d: column (ph, pw) = q */
+            __m256 o[4];
+            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps), _mm256_loadu_ps(m + (24 + q) * m_ps),
+                          _mm256_loadu_ps(m + (48 + q) * m_ps), _mm256_loadu_ps(m + (72 + q) * m_ps),
+                          _mm256_loadu_ps(m + (96 + q) * m_ps),
+                          _mm256_loadu_ps(m + (120 + q) * m_ps));
+            for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++) {
+            __m256 r[4][4]; /* [output row b][w position pw] */
+            for (int pw = 0; pw < 4; pw++) { /* along h */
+                const __m256 *tt = t + i * 24 + pw;
+                __m256 o[4];
+                wino_at4_avx2(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
+                for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+            }
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++) { /* along w, bias, store */
+                const __m256 e =
+                    _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r[b][0], r[b][1]), r[b][2]), bias);
+                const __m256 o =
+                    _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(r[b][1], r[b][2]), r[b][3]), bias);
+                float *row = dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w; /* column 0 */
+                if (a->x0 + WINO_PF_OUT < a->w)
+                    _mm_prefetch((const char *)(row + a->x0 + WINO_PF_OUT), _MM_HINT_T0);
+                store_row16(row + a->x0, e, o, nx);
+            }
+        }
+    }
+}
+
 /* Selected by nne_cpu_select only when the CPU reports AVX2 and FMA. */
 /* Peak probe: 12 independent 8-lane FMA chains in ymm registers. Zen 3 and Intel cores since
  * Haswell issue two FMAs per cycle with a latency of 4 to 5 cycles, so at least 8 to 10 chains
@@ -437,9 +976,15 @@ const nne_kernels nne_kernels_avx2 = {
     .leaky_relu = leaky_relu_avx2,
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
+    .convt_rows = convt_rows_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
+    .wino_in = wino_in_avx2,
+    .wino_gemm = wino_gemm_avx2,
+    .wino_out = wino_out_avx2,
+    .wino4_in = wino4_in_avx2,
+    .wino4_out = wino4_out_avx2,
     .fma_peak = fma_peak_avx2,
 };
 #else

@@ -85,10 +85,11 @@ int cmd_info(int argc, char **argv) {
         }
         printf("\nactivation arena peak  %.1f MiB\nconv workspace         %.1f MiB (%d threads)\n"
                "total activations      %.1f MiB (weights are mapped from the file: %.1f MiB per "
-               "fold)\n",
+               "fold)\nprepared conv weights  %.1f MiB (packed/transformed at load, all folds)\n",
                (double)plan.arena_peak / 1048576.0, (double)plan.workspace / 1048576.0,
                nne_ctx_n_threads(ctx), (double)(plan.arena_peak + plan.workspace) / 1048576.0,
-               (double)nne_model_n_params(m) * 4.0 / 1048576.0);
+               (double)nne_model_n_params(m) * 4.0 / 1048576.0,
+               (double)plan.prepared / 1048576.0);
         nne_model_free(m);
         nne_ctx_free(ctx);
         return CLI_EXIT_OK;

@@ -1,0 +1,311 @@
+/*
+ * conv3d_wino.c - 3x3x3 stride-1 convolution (PyTorch Conv3d semantics, padding 1) by the
+ * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3) or F(4x4x2, 3x3x3), NCDHW with N = 1,
+ * float32.
+ *
+ * DESIGN. The output is cut into tiles of 2x2x2 (or 4x4x2) voxels. With the 1-D matrices
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * a tile is Y = A3^T [ sum_ic (G3 g[oc][ic]) . (B3^T d[ic]) ] (. elementwise over the 64
+ * transform positions, X3 = X x X x X applied along d, h and w), which takes 64 products per
+ * (oc, ic) and tile instead of the direct 8 x 27 = 216: 3.375x fewer multiplications.
+ * F(4x4x2) uses the 6-point F(4, 3) matrices along d and h (cpu.h): 144 products per 32
+ * outputs, 6x fewer than direct.
+ * The weights are transformed once (nne_conv3d_wino_prep, in double, at model load) into
+ * u[p][oc / OCR][ic][oc % OCR]. A forward then works on blocks of tiles: tiles are taken in
+ * groups of NNE_WINO_GT consecutive tiles of one tile row (the vector lanes of the transform
+ * kernels), and a block is `ng` consecutive groups in (tz, ty, group) order. For a block the
+ * kernel table's wino_in writes the transformed input V[p][ic][t] of every input channel,
+ * wino_gemm computes, for each position, the product M[p][oc][t] = U[p][oc][.] V[p][.][t],
+ * and wino_out turns M[.][oc][t] into the block's output voxels and adds the bias. Only one
+ * block of V and M per thread exists at any time (at most a few MiB for 512 input channels,
+ * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Input channels may
+ * be split into slices of WINO_ICB (M then accumulates through memory); measured, the M
+ * round trips cost more than a larger V, so the default slice holds every channel of the
+ * reference network.
+ * Threads own contiguous ranges of blocks, and every output voxel is computed by one thread
+ * in a fixed order (ic ascending), so the result is bitwise identical for every thread count.
+ * Accuracy, measured in tests/test_ops.c (worst max |err| / (max |ref| + 1) against a float64
+ * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.5e-6; over the
+ * whole reference network (bench_accuracy, 64^3, logits against direct convolution with the
+ * ref kernels) F(2x2x2) moves the logits by 4e-6 x their range.
+ * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016
+ *      (F(m x m, r x r) nested from 1-D F(m, r)); the 3-D case nests the same 1-D transforms
+ *      along the third axis. B. Barabasz, A. Anderson, K. Soodhalter, D. Gregg, "Error
+ *      Analysis and Improving the Accuracy of Winograd Convolution for Deep Neural Networks",
+ *      ACM TOMS 2020 (the choice of interpolation points 0, 1, -1, 1/2, -2 for F(4, 3)).
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "common.h"
+#include "ops.h"
+
+#ifndef WINO_NG
+#define WINO_NG 3 /* F(2x2x2) tile groups per block: 24 tiles, the AVX2 GEMM tile's width */
+#endif
+#ifndef WINO4_NG
+#define WINO4_NG 2 /* F(4x4x2) tile groups per block: 144 positions make V and M 2.25x larger */
+#endif
+#ifndef WINO_ICB
+#define WINO_ICB 1024 /* input channels per transform slice */
+#endif
+
+/* The block geometry of one convolution. `m` is the variant: outputs per tile along d and h
+ * (2: F(2x2x2, 3x3x3), 4: F(4x4x2, 3x3x3); always 2 along w). */
+typedef struct wino_plan {
+    int m;                 /* 2 or 4                                              */
+    int64_t npos;          /* transform positions: 64 or 144                      */
+    int64_t ntz, nty, ngx; /* tiles along d and h, tile groups along w           */
+    int64_t n_groups;      /* ntz * nty * ngx                                     */
+    int64_t ng;            /* tile groups per block                               */
+    int64_t n_blocks;      /* blocks of ng groups (the last may be partial)       */
+    int64_t nt;            /* tile columns of V and M: ng * NNE_WINO_GT           */
+    int64_t icb;           /* input channels per slice                            */
+    int64_t n_ocr;         /* output channel blocks of NNE_WINO_OCR               */
+    int64_t v_ps, v_cs;    /* V strides per position and channel (floats)         */
+    int64_t m_ps, m_cs;    /* M strides per position and channel (floats)         */
+    size_t v_bytes;        /* per thread: V [npos][icb][nt] (position stride padded) */
+    size_t m_bytes;        /* per thread: M [npos][n_ocr * OCR][nt] (same)        */
+} wino_plan;
+
+/* A position stride of at least n floats spanning an odd number of 64-byte lines: the
+ * positions of one tile then fall into different cache sets instead of the few a stride of
+ * a power-of-two multiple of lines would give (1.5 KiB, 3 KiB, ... alias badly in L1). */
+static int64_t odd_lines(int64_t n) {
+    int64_t lines = (n + 15) / 16;
+    if (lines % 2 == 0) lines++;
+    return lines * 16;
+}
+
+static int64_t n_positions(int m) {
+    NNE_ASSERT(m == 2 || m == 4);
+    return m == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS;
+}
+
+static void plan_init(wino_plan *p, const nne_conv3d_desc *d, int m) {
+    NNE_ASSERT(d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3);
+    NNE_ASSERT(d->stride[0] == 1 && d->stride[1] == 1 && d->stride[2] == 1);
+    const int64_t ntx = (d->out[2] + 1) / 2;
+    p->m = m;
+    p->npos = n_positions(m);
+    p->ntz = (d->out[0] + m - 1) / m;
+    p->nty = (d->out[1] + m - 1) / m;
+    p->ngx = (ntx + NNE_WINO_GT - 1) / NNE_WINO_GT;
+    p->n_groups = p->ntz * p->nty * p->ngx;
+    p->ng = m == 2 ? WINO_NG : WINO4_NG;
+    p->n_blocks = (p->n_groups + p->ng - 1) / p->ng;
+    p->nt = p->ng * NNE_WINO_GT;
+    p->icb = NNE_MIN(d->c_in, (int64_t)WINO_ICB);
+    p->n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
+    p->v_cs = p->nt;
+    p->v_ps = odd_lines(p->icb * p->nt);
+    p->m_cs = p->nt;
+    p->m_ps = odd_lines(p->n_ocr * NNE_WINO_OCR * p->nt);
+    p->v_bytes = nne_align_up((size_t)(p->npos * p->v_ps) * sizeof(float));
+    p->m_bytes = nne_align_up((size_t)(p->npos * p->m_ps) * sizeof(float));
+}
+
+/* Floats of the transformed weights (without the bias). */
+static int64_t u_floats(const nne_conv3d_desc *d, int m) {
+    const int64_t n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
+    return n_positions(m) * n_ocr * NNE_WINO_OCR * d->c_in;
+}
+
+static size_t bias_bytes(const nne_conv3d_desc *d) {
+    const int64_t n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
+    return nne_align_up((size_t)(n_ocr * NNE_WINO_OCR) * sizeof(float));
+}
+
+size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, int m) {
+    return nne_align_up((size_t)u_floats(d, m) * sizeof(float)) + bias_bytes(d);
+}
+
+size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth) {
+    NNE_ASSERT(nth >= 1);
+    wino_plan p;
+    plan_init(&p, d, m);
+    return (size_t)nth * (p.v_bytes + p.m_bytes);
+}
+
+/* ---- weight transform ------------------------------------------------------------------ */
+
+typedef struct prep_job {
+    const nne_conv3d_desc *d;
+    int m;             /* variant: 2 or 4                         */
+    const float *w;    /* [c_out][c_in][3][3][3] (PyTorch layout) */
+    const float *bias; /* [c_out] or NULL                         */
+    float *u;          /* [npos][n_ocr][c_in][OCR]                */
+    float *bp;         /* [n_ocr * OCR]                           */
+} prep_job;
+
+/* The G matrices in double: F(2, 3) (4 x 3) and F(4, 3) (6 x 3), as documented in cpu.h. */
+static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double g4[6][3] = {{1, 0, 0},
+                                {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                {1.0 / 15, -2.0 / 15, 4.0 / 15},
+                                {0, 0, 1}};
+
+/* Transforms the output channel blocks of this thread's share, (Gd x Gh x Gw) g in double
+ * and rounded once; padding channels get zeros. */
+static void prep_task(void *arg, int ith, int nth) {
+    const prep_job *j = arg;
+    const nne_conv3d_desc *d = j->d;
+    const int n = j->m + 2; /* transform size along d and h */
+    const double(*gdh)[3] = j->m == 2 ? g2 : g4;
+    const int64_t n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
+    const int64_t u_ps = n_ocr * d->c_in * NNE_WINO_OCR;
+    int64_t lo, hi;
+    nne_chunk_range(n_ocr, ith, nth, &lo, &hi);
+    for (int64_t b = lo; b < hi; b++) {
+        for (int r = 0; r < NNE_WINO_OCR; r++) {
+            const int64_t oc = b * NNE_WINO_OCR + r;
+            j->bp[oc] = (oc < d->c_out && j->bias) ? j->bias[oc] : 0.0f;
+            for (int64_t ic = 0; ic < d->c_in; ic++) {
+                double g[3][3][3] = {{{0}}}, t1[3][3][4], t2[3][6][4];
+                if (oc < d->c_out) {
+                    const float *q = j->w + (oc * d->c_in + ic) * 27;
+                    for (int t = 0; t < 27; t++) g[t / 9][(t / 3) % 3][t % 3] = (double)q[t];
+                }
+                for (int i = 0; i < 3; i++) /* along w */
+                    for (int k = 0; k < 3; k++)
+                        for (int x = 0; x < 4; x++)
+                            t1[i][k][x] =
+                                g2[x][0] * g[i][k][0] + g2[x][1] * g[i][k][1] + g2[x][2] * g[i][k][2];
+                for (int i = 0; i < 3; i++) /* along h */
+                    for (int y = 0; y < n; y++)
+                        for (int x = 0; x < 4; x++)
+                            t2[i][y][x] = gdh[y][0] * t1[i][0][x] + gdh[y][1] * t1[i][1][x] +
+                                          gdh[y][2] * t1[i][2][x];
+                for (int z = 0; z < n; z++) /* along d, then store */
+                    for (int y = 0; y < n; y++)
+                        for (int x = 0; x < 4; x++) {
+                            const double v = gdh[z][0] * t2[0][y][x] + gdh[z][1] * t2[1][y][x] +
+                                             gdh[z][2] * t2[2][y][x];
+                            const int64_t p = (z * n + y) * 4 + x;
+                            j->u[p * u_ps + (b * d->c_in + ic) * NNE_WINO_OCR + r] = (float)v;
+                        }
+            }
+        }
+    }
+}
+
+void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, int m,
+                          const float *w, const float *bias, float **u, float **bias_p) {
+    NNE_ASSERT(mem && d && w && u && bias_p);
+    prep_job j = {.d = d, .m = m, .w = w, .bias = bias, .u = mem};
+    j.bp = (float *)((char *)mem + nne_align_up((size_t)u_floats(d, m) * sizeof(float)));
+    nne_pool_run(pool, prep_task, &j);
+    *u = j.u;
+    *bias_p = j.bp;
+}
+
+/* ---- forward --------------------------------------------------------------------------- */
+
+typedef struct wino_job {
+    const nne_kernels *kt;
+    const nne_conv3d_desc *d;
+    const wino_plan *p;
+    float *dst;         /* [c_out][d][h][w]          */
+    const float *src;   /* [c_in][d][h][w]           */
+    const float *u;     /* [npos][n_ocr][c_in][OCR]  */
+    const float *bias;  /* [n_ocr * OCR]             */
+    char *ws;           /* per thread: V, then M     */
+} wino_job;
+
+/* Blocks [lo, hi) of this thread: per input-channel slice transform the block's groups and
+ * accumulate the products of every position, then transform the block back into the
+ * output. */
+static void wino_task(void *arg, int ith, int nth) {
+    const wino_job *j = arg;
+    const nne_conv3d_desc *d = j->d;
+    const wino_plan *p = j->p;
+    const int64_t ivol = d->in[0] * d->in[1] * d->in[2];
+    const int64_t ovol = d->out[0] * d->out[1] * d->out[2];
+    float *v = (float *)(void *)(j->ws + (size_t)ith * (p->v_bytes + p->m_bytes));
+    float *m = (float *)(void *)((char *)v + p->v_bytes);
+    void (*const wino_in)(const nne_wino_in *) = p->m == 2 ? j->kt->wino_in : j->kt->wino4_in;
+    void (*const wino_out)(const nne_wino_out *) = p->m == 2 ? j->kt->wino_out : j->kt->wino4_out;
+    const int64_t tm = p->m; /* tile extent along d and h */
+    int64_t lo, hi;
+    nne_chunk_range(p->n_blocks, ith, nth, &lo, &hi);
+
+    nne_wino_in wi;
+    wi.v_ps = p->v_ps;
+    wi.v_cs = p->v_cs;
+    wi.src_cs = ivol;
+    wi.nc = 1;
+    wi.d = d->in[0];
+    wi.h = d->in[1];
+    wi.w = d->in[2];
+    nne_wino_gemm wg;
+    wg.m = m;
+    wg.m_ps = p->m_ps;
+    wg.m_cs = p->m_cs;
+    wg.u_ps = p->n_ocr * d->c_in * NNE_WINO_OCR;
+    wg.u_bs = d->c_in * NNE_WINO_OCR;
+    wg.v = v;
+    wg.v_ps = wi.v_ps;
+    wg.v_cs = wi.v_cs;
+    wg.npos = p->npos;
+    wg.nb = p->n_ocr;
+    nne_wino_out wo;
+    wo.dst_cs = ovol;
+    wo.m_ps = wg.m_ps;
+    wo.m_cs = wg.m_cs;
+    wo.nc = 1;
+    wo.d = d->out[0];
+    wo.h = d->out[1];
+    wo.w = d->out[2];
+
+    for (int64_t blk = lo; blk < hi; blk++) {
+        const int64_t g0 = blk * p->ng;
+        const int64_t ng = NNE_MIN(p->ng, p->n_groups - g0);
+        for (int64_t ic0 = 0; ic0 < d->c_in; ic0 += p->icb) {
+            const int64_t nc = NNE_MIN(p->icb, d->c_in - ic0);
+            /* Channel by channel, the block's groups in row order: consecutive groups read
+             * neighbouring columns of the same input rows while those are still cached. */
+            for (int64_t c = 0; c < nc; c++) {
+                wi.src = j->src + (ic0 + c) * ivol;
+                for (int64_t gi = 0; gi < ng; gi++) {
+                    const int64_t g = g0 + gi;
+                    wi.v = v + c * p->v_cs + gi * NNE_WINO_GT;
+                    wi.z0 = tm * (g / (p->nty * p->ngx)) - 1;
+                    wi.y0 = tm * ((g / p->ngx) % p->nty) - 1;
+                    wi.x0 = 2 * NNE_WINO_GT * (g % p->ngx) - 1;
+                    wino_in(&wi);
+                }
+            }
+            wg.u = j->u + ic0 * NNE_WINO_OCR;
+            wg.c_in = nc;
+            wg.nt = ng * NNE_WINO_GT;
+            wg.accumulate = ic0 > 0;
+            j->kt->wino_gemm(&wg);
+        }
+        for (int64_t c = 0; c < d->c_out; c++) {
+            wo.dst = j->dst + c * ovol;
+            wo.bias = j->bias + c;
+            for (int64_t gi = 0; gi < ng; gi++) {
+                const int64_t g = g0 + gi;
+                wo.m = m + c * p->m_cs + gi * NNE_WINO_GT;
+                wo.z0 = tm * (g / (p->nty * p->ngx));
+                wo.y0 = tm * ((g / p->ngx) % p->nty);
+                wo.x0 = 2 * NNE_WINO_GT * (g % p->ngx);
+                wino_out(&wo);
+            }
+        }
+    }
+}
+
+void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                         const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
+                         void *ws) {
+    NNE_ASSERT(kt && dst && src && u && bias_p && d && ws);
+    wino_plan p;
+    plan_init(&p, d, m);
+    wino_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .src = src, .u = u, .bias = bias_p,
+                  .ws = ws};
+    nne_pool_run(pool, wino_task, &j);
+}
