@@ -85,10 +85,13 @@ static int is_pointwise(const nne_conv3d_desc *d) {
  * group covers 16 columns; at 4 columns three quarters of its lanes would idle and the direct
  * kernels are as fast) and at least 16^3 voxels, so that each transformed weight (2.4x the
  * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
- * (most of its weights, under 2 % of its work) stay direct. The default variant is F(2x2x2):
- * F(4x4x2) is faster still (bench_kernels) but rounds about 4x worse and needs 2.25x its
- * weight memory, so it is opt-in (wino == 3). Measured on the development machine with
- * bench_kernels and nnedge bench. */
+ * (most of its weights, under 2 % of its work) keep weights of the packed size. The default
+ * Winograd variant is F(2x2x2): F(4x4x2) is faster still (bench_kernels) but rounds about 4x
+ * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3). The other 3x3x3
+ * layers at least 8 wide with stride 1 or 2 along w (the strided layers, the small levels) go
+ * through im2col + the packed GEMM, 1.1-1.6x faster than the direct row kernels there; rows
+ * of 4 stay direct. Measured on the development machine with bench_kernels and nnedge
+ * bench. */
 #ifndef WINO_MIN_WOUT
 #define WINO_MIN_WOUT 8
 #endif
@@ -98,14 +101,16 @@ static int is_pointwise(const nne_conv3d_desc *d) {
 
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     if (is_pointwise(d)) return NNE_CONV3D_GEMM;
-    const int k3s1 = d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3 && d->stride[0] == 1 &&
-                     d->stride[1] == 1 && d->stride[2] == 1;
-    if (!k3s1 || wino == 0) return NNE_CONV3D_DIRECT;
-    if (wino == 2) return NNE_CONV3D_WINO;
-    if (wino == 3) return NNE_CONV3D_WINO4;
+    if (wino == 0) return NNE_CONV3D_DIRECT;
+    const int k3 = d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3;
+    const int s1 = d->stride[0] == 1 && d->stride[1] == 1 && d->stride[2] == 1;
     const int64_t vox = d->out[0] * d->out[1] * d->out[2];
-    return d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS ? NNE_CONV3D_WINO
-                                                                : NNE_CONV3D_DIRECT;
+    if (k3 && s1 && wino == 2) return NNE_CONV3D_WINO;
+    if (k3 && s1 && wino == 3) return NNE_CONV3D_WINO4;
+    if (k3 && s1 && d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS) return NNE_CONV3D_WINO;
+    if (k3 && d->out[2] >= WINO_MIN_WOUT && (d->stride[2] == 1 || d->stride[2] == 2))
+        return NNE_CONV3D_IM2COL;
+    return NNE_CONV3D_DIRECT;
 }
 
 /* Bytes of the direct algorithm's packed weights and padded bias. */
@@ -123,6 +128,7 @@ size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
     case NNE_CONV3D_DIRECT: return direct_prep_bytes(d);
     case NNE_CONV3D_WINO: return nne_conv3d_wino_prep_bytes(d, 2);
     case NNE_CONV3D_WINO4: return nne_conv3d_wino_prep_bytes(d, 4);
+    case NNE_CONV3D_IM2COL: return nne_conv3d_im2col_prep_bytes(d);
     case NNE_CONV3D_GEMM: break;
     }
     return 0;
@@ -134,6 +140,7 @@ size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, i
     case NNE_CONV3D_DIRECT: return direct_ws_bytes(d, nth);
     case NNE_CONV3D_WINO: return nne_conv3d_wino_ws_bytes(d, 2, nth);
     case NNE_CONV3D_WINO4: return nne_conv3d_wino_ws_bytes(d, 4, nth);
+    case NNE_CONV3D_IM2COL: return nne_conv3d_im2col_ws_bytes(d, nth);
     case NNE_CONV3D_GEMM: break;
     }
     return 0;
@@ -335,6 +342,13 @@ void nne_conv3d_prep(nne_pool *pool, nne_conv3d_w *out, const nne_conv3d_desc *d
         out->bias = bp;
         return;
     }
+    if (algo == NNE_CONV3D_IM2COL) {
+        float *bp = NULL;
+        nne_conv3d_im2col_prep(mem, d, w, bias, &wp, &bp);
+        out->packed = wp;
+        out->bias = bp;
+        return;
+    }
     pack_job j = {.d = d, .w = w, .bias = bias, .wp = wp};
     j.bp = (float *)((char *)mem + nne_align_up((size_t)packed_floats(d) * sizeof(float)));
     nne_pool_run(pool, conv_pack_task, &j);
@@ -354,6 +368,11 @@ void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const flo
         NNE_ASSERT(ws);
         nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d,
                             pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws);
+        return;
+    }
+    if (pw->algo == NNE_CONV3D_IM2COL) {
+        NNE_ASSERT(ws);
+        nne_conv3d_im2col_run(pool, kt, dst, src, pw->packed, pw->bias, d, ws);
         return;
     }
     conv_job j = {.kt = kt, .d = d, .dst = dst, .src = src, .w = pw->w, .bias = pw->bias};

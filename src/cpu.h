@@ -165,6 +165,11 @@ typedef struct nne_kernels {
                        int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
                        const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s);
 
+    /* Even and odd elements of src: even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n
+     * (reads src[0, 2 n)); the stride-2 gathers of conv3d_im2col.c. */
+    void (*deinterleave2)(float *restrict even, float *restrict odd, const float *restrict src,
+                          int64_t n);
+
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);
 

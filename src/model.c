@@ -17,7 +17,8 @@
  *
  * Convolution weights are prepared once at load (prepare_convs): every conv is assigned its
  * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the large stride-1
- * 3x3x3 layers, direct otherwise, a GEMM for the seg head) and its weights are
+ * 3x3x3 layers, im2col + packed GEMM for the other 3x3x3 layers, direct otherwise, a GEMM for
+ * the seg head) and its weights are
  * packed or transformed into one model-owned block, so a forward never repacks weights; the
  * mapped originals of those weights are then released from the resident set
  * (nne_weights_release), so the prepared copy does not double their memory.
@@ -106,8 +107,9 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
                     nne_log(NNE_LOG_LEVEL_DEBUG, "%s stage %d conv %d: %lld -> %lld, %s", enc ?
                             "encoder" : "decoder", s, j, (long long)cin, (long long)F,
                             algo == NNE_CONV3D_WINO    ? "winograd F(2x2x2)"
-                            : algo == NNE_CONV3D_WINO4 ? "winograd F(4x4x2)"
-                                                       : "direct");
+                            : algo == NNE_CONV3D_WINO4  ? "winograd F(4x4x2)"
+                            : algo == NNE_CONV3D_IM2COL ? "im2col + packed GEMM"
+                                                        : "direct");
                 if (mem) {
                     nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
                     /* the forward reads only the prepared copy from now on */

@@ -37,6 +37,7 @@ typedef enum nne_conv3d_algo {
     NNE_CONV3D_GEMM = 1,   /* 1x1x1 stride 1: a matrix product over voxels                   */
     NNE_CONV3D_WINO = 2,   /* Winograd F(2x2x2, 3x3x3), 3x3x3 stride 1 (src/conv3d_wino.c)   */
     NNE_CONV3D_WINO4 = 3,  /* Winograd F(4x4x2, 3x3x3), 3x3x3 stride 1: 2.25x fewer products */
+    NNE_CONV3D_IM2COL = 4, /* gathered input rows x packed weights (src/conv3d_im2col.c)      */
 } nne_conv3d_algo;
 
 /* The weights of one convolution prepared for its algorithm by nne_conv3d_prep: views into
@@ -52,13 +53,15 @@ typedef struct nne_conv3d_w {
     float *packed;     /* DIRECT: [c_out / OCB][c_in][kd][kh][kw][NNE_CONV_OCB]               */
                        /* WINO: [64][c_out / OCR][c_in][NNE_WINO_OCR] (G x G x G) g         */
                        /* WINO4: the same with 144 positions (G4 x G4 x G) g                */
+                       /* IM2COL: [c_out / OCR][c_in * kd * kh * kw][NNE_WINO_OCR]           */
                        /* (channel counts rounded up, padding zero)                           */
 } nne_conv3d_w;
 
-/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; for 3x3x3
- * stride 1 by `wino`: 0 DIRECT, 1 the default (WINO where the output is at least 8 wide and
- * 16^3 voxels, else DIRECT; see conv3d.c), 2 always WINO, 3 always WINO4; DIRECT otherwise.
- * The spatial size in `d` only steers the choice: prepared weights work for any input size. */
+/* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for
+ * everything else when `wino` is 0. Otherwise, for 3x3x3 kernels: stride 1 with `wino` 2 or 3
+ * WINO or WINO4; stride 1 with at least 8 output columns and 16^3 voxels WINO; at least 8
+ * columns and stride 1 or 2 along w IM2COL; the rest DIRECT (see conv3d.c). The spatial size
+ * in `d` only steers the choice: prepared weights work for any input size. */
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
 
 /* Bytes (NNE_ALIGN aligned) nne_conv3d_prep needs for `algo` (0 for GEMM). */
@@ -96,6 +99,15 @@ size_t nne_conv3d_ws_bytes(const nne_conv3d_desc *d, int nth);
  * PyTorch's output size). dst must not alias src. */
 void nne_conv3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                     const float *w, const float *bias, const nne_conv3d_desc *d, void *ws);
+
+/* im2col internals (src/conv3d_im2col.c), called through the functions above. */
+size_t nne_conv3d_im2col_prep_bytes(const nne_conv3d_desc *d);
+void nne_conv3d_im2col_prep(void *mem, const nne_conv3d_desc *d, const float *w,
+                            const float *bias, float **u, float **bias_p);
+size_t nne_conv3d_im2col_ws_bytes(const nne_conv3d_desc *d, int nth);
+void nne_conv3d_im2col_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                           const float *u, const float *bias_p, const nne_conv3d_desc *d,
+                           void *ws);
 
 /* Winograd internals (src/conv3d_wino.c), called through the functions above; `m` is the
  * variant, outputs per tile along d and h: 2 (WINO) or 4 (WINO4). */

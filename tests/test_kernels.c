@@ -211,6 +211,26 @@ static void test_convt_rows(const nne_kernels *kt) {
     }
 }
 
+/* deinterleave2 on 0..100 pairs (every tail length of the vector paths); exact copies, the
+ * element after each output must keep its sentinel. */
+static void test_deinterleave2(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t n = rnd_int(0, 100);
+        float *src = xmalloc((size_t)(2 * n + 1) * sizeof(float));
+        float *e = xmalloc((size_t)(n + 1) * sizeof(float));
+        float *o = xmalloc((size_t)(n + 1) * sizeof(float));
+        fill(src, 2 * n + 1);
+        e[n] = o[n] = SENTINEL;
+        kt->deinterleave2(e, o, src, n);
+        int ok = e[n] == SENTINEL && o[n] == SENTINEL;
+        for (int64_t i = 0; i < n; i++) ok = ok && e[i] == src[2 * i] && o[i] == src[2 * i + 1];
+        TEST_CHECK(ok, "%s deinterleave2 n %lld", kt->name, (long long)n);
+        free(src);
+        free(e);
+        free(o);
+    }
+}
+
 /* The instance-norm kernels and LeakyReLU on 0..300 elements (all tail lengths) around
  * offsets up to +-1000: double sums to 1e-12 relative, apply step by NMSE, LeakyReLU exact. */
 static void test_elementwise(const nne_kernels *kt) {
@@ -464,6 +484,7 @@ int main(void) {
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
         test_convt_rows(tabs[i]);
+        test_deinterleave2(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i], 2);

@@ -262,7 +262,7 @@ static void test_conv3d_prepared(void) {
     static const int64_t cins[] = {1, 2, 3, 17, 31, 32, 33, 70};
     static const int64_t couts[] = {1, 3, 4, 5, 9, 33};
     const int k[3] = {3, 3, 3}, s1[3] = {1, 1, 1};
-    double worst_wino = 0.0, worst_wino4 = 0.0, worst_direct = 0.0;
+    double worst_wino = 0.0, worst_wino4 = 0.0, worst_direct = 0.0, worst_im2col = 0.0;
     int n_cases = 0;
     for (int rep = 0; rep < 24; rep++) {
         int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 12), rnd_int(1, 21)};
@@ -291,6 +291,9 @@ static void test_conv3d_prepared(void) {
         snprintf(wn, sizeof wn, what, "direct (prepared)");
         e = check_conv_prepared(wn, &d, NNE_CONV3D_DIRECT, src, w, b, ref, 1e-5, 1e-10);
         if (e > worst_direct) worst_direct = e;
+        snprintf(wn, sizeof wn, what, "im2col");
+        e = check_conv_prepared(wn, &d, NNE_CONV3D_IM2COL, src, w, b, ref, 1e-5, 1e-10);
+        if (e > worst_im2col) worst_im2col = e;
         n_cases++;
         free(ref);
         nne_free(src);
@@ -298,8 +301,48 @@ static void test_conv3d_prepared(void) {
         nne_free(bias);
     }
     printf("  conv3d prepared: %d shapes x %d variants x %d thread counts; worst max err / "
-           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, direct %.3g\n",
-           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_direct);
+           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, direct %.3g, im2col %.3g\n",
+           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_direct, worst_im2col);
+    /* im2col on every kernel shape and stride of test_conv3d (its generic gathers), odd
+     * sizes, and 3x3x3 stride 2 with even and odd widths (the even/odd split) */
+    static const int kernels[][3] = {{3, 3, 3}, {1, 3, 3}, {3, 1, 1}, {5, 5, 5}};
+    static const int strides[][3] = {{1, 1, 1}, {2, 2, 2}, {1, 2, 2}, {2, 1, 1}};
+    double worst = 0.0;
+    int n_im = 0;
+    for (int ki = 0; ki < (int)NNE_ARRAY_LEN(kernels); ki++) {
+        for (int si = 0; si < (int)NNE_ARRAY_LEN(strides); si++) {
+            for (int rep = 0; rep < 2; rep++) {
+                int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 9), rnd_int(1, 40)};
+                const int64_t c_in = ki == 3 ? rnd_int(1, 3) : rnd_int(1, 40);
+                const int64_t c_out = rnd_int(1, 37);
+                nne_conv3d_desc d;
+                nne_conv3d_desc_init(&d, c_in, c_out, in, kernels[ki], strides[si]);
+                const int64_t kv = (int64_t)d.k[0] * d.k[1] * d.k[2];
+                float *src = frand(c_in * in[0] * in[1] * in[2], 1.0f, 0.0f);
+                float *w = frand(c_out * c_in * kv, 1.0f, 0.0f);
+                float *bias = frand(c_out, 1.0f, 0.0f);
+                const int64_t n_out = c_out * d.out[0] * d.out[1] * d.out[2];
+                double *ref = malloc((size_t)n_out * sizeof(double));
+                const float *b = rep ? bias : NULL;
+                conv_naive(ref, src, w, b, &d);
+                char wn[160];
+                snprintf(wn, sizeof wn, "conv im2col k%dx%dx%d s%dx%dx%d in %lldx%lldx%lld %lld->%lld",
+                         d.k[0], d.k[1], d.k[2], d.stride[0], d.stride[1], d.stride[2],
+                         (long long)in[0], (long long)in[1], (long long)in[2], (long long)c_in,
+                         (long long)c_out);
+                const double e =
+                    check_conv_prepared(wn, &d, NNE_CONV3D_IM2COL, src, w, b, ref, 1e-5, 1e-10);
+                if (e > worst) worst = e;
+                n_im++;
+                free(ref);
+                nne_free(src);
+                nne_free(w);
+                nne_free(bias);
+            }
+        }
+    }
+    printf("  conv3d im2col: %d more shapes (kernels 3x3x3, 1x3x3, 3x1x1, 5x5x5, 4 strides); "
+           "worst %.3g\n", n_im, worst);
 }
 
 /* ---- convt3d --------------------------------------------------------------------------- */

@@ -413,6 +413,23 @@ static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *re
     }
 }
 
+/* ---- deinterleave2 --------------------------------------------------------------------- */
+
+/* vld2q splits 8 elements into 4 even and 4 odd ones; the scalar tail matches the reference. */
+static void deinterleave2_neon(float *restrict even, float *restrict odd,
+                               const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4x2_t v = vld2q_f32(src + 2 * i);
+        vst1q_f32(even + i, v.val[0]);
+        vst1q_f32(odd + i, v.val[1]);
+    }
+    for (; i < n; i++) {
+        even[i] = src[2 * i];
+        odd[i] = src[2 * i + 1];
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Two float64x2 accumulators (4 floats widened per step), reduced at the end in a fixed
@@ -841,6 +858,7 @@ const nne_kernels nne_kernels_neon = {
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
     .convt_rows = convt_rows_neon,
+    .deinterleave2 = deinterleave2_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,

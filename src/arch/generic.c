@@ -79,6 +79,15 @@ static void convt_rows_ref(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
+/* One element pair at a time. */
+static void deinterleave2_ref(float *restrict even, float *restrict odd, const float *restrict src,
+                              int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        even[i] = src[2 * i];
+        odd[i] = src[2 * i + 1];
+    }
+}
+
 /* Plain left-to-right sum in double (exact for up to 2^29 float terms of equal sign and
  * exponent range; variants may reassociate within the chunk). */
 static double sum_f64_ref(const float *x, int64_t n) {
@@ -332,6 +341,7 @@ const nne_kernels nne_kernels_ref = {
     .conv3d_row = conv3d_row_ref,
     .gemm_rows = gemm_rows_ref,
     .convt_rows = convt_rows_ref,
+    .deinterleave2 = deinterleave2_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,

@@ -476,6 +476,28 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
     }
 }
 
+/* ---- deinterleave2 --------------------------------------------------------------------- */
+
+/* 16 elements per step: in-lane even/odd shuffles, then a permute puts the halves in order;
+ * the scalar tail matches the reference loop. */
+static void deinterleave2_avx2(float *restrict even, float *restrict odd,
+                               const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * i), b = _mm256_loadu_ps(src + 2 * i + 8);
+        const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+        const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+        _mm256_storeu_ps(even + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                       _mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+        _mm256_storeu_ps(odd + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                      _mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; i < n; i++) {
+        even[i] = src[2 * i];
+        odd[i] = src[2 * i + 1];
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Horizontal sum of 4 doubles ((v0 + v2) + (v1 + v3)). */
@@ -977,6 +999,7 @@ const nne_kernels nne_kernels_avx2 = {
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
     .convt_rows = convt_rows_avx2,
+    .deinterleave2 = deinterleave2_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
