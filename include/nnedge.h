@@ -118,14 +118,14 @@ typedef struct nne_ctx_params {
                         "ref" = portable reference, "avx2", "neon". Borrowed during init.   */
     const char *conv; /* convolution algorithms of models loaded with this context:
                         NULL/"auto" = the default per layer (or $NNE_CONV if set): Winograd
-                        F(2x2x2,3x3x3) for the stride-1 3x3x3 layers of 16^3 voxels and
-                        more, packed-GEMM convolution (im2col) for the other 3x3x3 layers,
-                        direct convolution for the rest; "direct" = direct convolution
-                        everywhere (the reference for accuracy checks); "winograd2" /
-                        "winograd4" = as auto, but Winograd F(2x2x2,3x3x3) / F(4x4x2,3x3x3)
-                        on every stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer products, about
-                        4x the rounding error, 2.25x the prepared weight memory). Borrowed
-                        during init.                                                         */
+                        F(2x2x2,3x3x3) for the stride-1 3x3x3 layers of 16^3 voxels and more
+                        with 8 input channels or more, packed-GEMM convolution (im2col) for
+                        the other 3x3x3 layers, direct convolution for the rest; "direct" =
+                        direct convolution everywhere (the reference for accuracy checks);
+                        "winograd2" / "winograd4" = as auto, but Winograd F(2x2x2,3x3x3) /
+                        F(4x4x2,3x3x3) on every stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer
+                        products, about 4x the rounding error, 2.25x the prepared weight
+                        memory). Borrowed during init.                                       */
 } nne_ctx_params;
 
 /* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto). */

@@ -87,7 +87,8 @@ static int is_pointwise(const nne_conv3d_desc *d) {
  * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
  * (most of its weights, under 2 % of its work) keep weights of the packed size. The default
  * Winograd variant is F(2x2x2): F(4x4x2) is faster still (bench_kernels) but rounds about 4x
- * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3). The other 3x3x3
+ * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3). The 2-channel first
+ * layer has too few input channels to amortize the transforms. The other 3x3x3
  * layers at least 8 wide with stride 1 or 2 along w (the strided layers, the small levels) go
  * through im2col + the packed GEMM, 1.1-1.6x faster than the direct row kernels there; rows
  * of 4 stay direct. Measured on the development machine with bench_kernels and nnedge
@@ -98,6 +99,9 @@ static int is_pointwise(const nne_conv3d_desc *d) {
 #ifndef WINO_MIN_VOXELS
 #define WINO_MIN_VOXELS 4096
 #endif
+#ifndef WINO_MIN_CIN
+#define WINO_MIN_CIN 8 /* below, the per-channel transforms cost as much as they save */
+#endif
 
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     if (is_pointwise(d)) return NNE_CONV3D_GEMM;
@@ -107,7 +111,9 @@ nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     const int64_t vox = d->out[0] * d->out[1] * d->out[2];
     if (k3 && s1 && wino == 2) return NNE_CONV3D_WINO;
     if (k3 && s1 && wino == 3) return NNE_CONV3D_WINO4;
-    if (k3 && s1 && d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS) return NNE_CONV3D_WINO;
+    if (k3 && s1 && d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS &&
+        d->c_in >= WINO_MIN_CIN)
+        return NNE_CONV3D_WINO;
     if (k3 && d->out[2] >= WINO_MIN_WOUT && (d->stride[2] == 1 || d->stride[2] == 2))
         return NNE_CONV3D_IM2COL;
     return NNE_CONV3D_DIRECT;

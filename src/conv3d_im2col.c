@@ -153,13 +153,12 @@ static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t
                             memset(o, 0, (size_t)p->wp * sizeof(float));
                             continue;
                         }
+                        const float *row = j->src + ic * ivol + (zi * d->in[1] + yi) * d->in[2];
                         if (fast_s2) { /* all three kw taps from one even/odd split */
-                            if (c == 0) s2_taps(j, xr + r * p->wp, p->nt,
-                                                j->src + ic * ivol + (zi * d->in[1] + yi) * d->in[2]);
+                            if (c == 0) s2_taps(j, xr + r * p->wp, p->nt, row);
                             continue;
                         }
-                        const float *s = j->src + ic * ivol + (zi * d->in[1] + yi) * d->in[2] +
-                                         c - d->pad[2];
+                        const float *s = row + c - d->pad[2];
                         int64_t xx = 0;
                         for (; xx < lo[c]; xx++) o[xx] = 0.0f;
                         if (sw == 1) {

@@ -172,8 +172,8 @@ static void prep_task(void *arg, int ith, int nth) {
                 for (int i = 0; i < 3; i++) /* along w */
                     for (int k = 0; k < 3; k++)
                         for (int x = 0; x < 4; x++)
-                            t1[i][k][x] =
-                                g2[x][0] * g[i][k][0] + g2[x][1] * g[i][k][1] + g2[x][2] * g[i][k][2];
+                            t1[i][k][x] = g2[x][0] * g[i][k][0] + g2[x][1] * g[i][k][1] +
+                                          g2[x][2] * g[i][k][2];
                 for (int i = 0; i < 3; i++) /* along h */
                     for (int y = 0; y < n; y++)
                         for (int x = 0; x < 4; x++)

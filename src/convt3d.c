@@ -51,7 +51,8 @@ static void convt_task(void *arg, int ith, int nth) {
         const float *bias = j->bias ? j->bias + oc0 : NULL;
         for (int a = 0; a < j->s[0]; a++) {
             for (int b = 0; b < j->s[1]; b++) {
-                float *d = j->dst + oc0 * ovol + (z * j->s[0] + a) * oh * ow + (y * j->s[1] + b) * ow;
+                float *d = j->dst + oc0 * ovol + (z * j->s[0] + a) * oh * ow +
+                           (y * j->s[1] + b) * ow;
                 const float *w = j->w + oc0 * taps + (a * j->s[1] + b) * j->s[2];
                 if (j->s[2] == 1)
                     j->kt->gemm_rows(d, ovol, srow, ivol, w, j->c_out * taps, taps, bias, mb,

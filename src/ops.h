@@ -59,7 +59,8 @@ typedef struct nne_conv3d_w {
 
 /* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for
  * everything else when `wino` is 0. Otherwise, for 3x3x3 kernels: stride 1 with `wino` 2 or 3
- * WINO or WINO4; stride 1 with at least 8 output columns and 16^3 voxels WINO; at least 8
+ * WINO or WINO4; stride 1 with at least 8 input channels, 8 output columns and 16^3 voxels
+ * WINO; at least 8
  * columns and stride 1 or 2 along w IM2COL; the rest DIRECT (see conv3d.c). The spatial size
  * in `d` only steers the choice: prepared weights work for any input size. */
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);

@@ -348,7 +348,8 @@ static void test_wino_in(const nne_kernels *kt, int variant) {
         TEST_CHECK(e <= NMSE_MAX && sentinels,
                    "%s wino%s_in vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d",
-                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h,
+                   (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels);
         free(src);
         free(v_ref);
@@ -463,7 +464,8 @@ static void test_wino_out(const nne_kernels *kt, int variant) {
         TEST_CHECK(e <= NMSE_MAX && sentinels && written,
                    "%s wino%s_out vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d written %d",
-                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h, (long long)a.w, (long long)a.z0,
+                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h,
+                   (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels, written);
         free(m);
         free(d_ref);

@@ -326,10 +326,10 @@ static void test_conv3d_prepared(void) {
                 const float *b = rep ? bias : NULL;
                 conv_naive(ref, src, w, b, &d);
                 char wn[160];
-                snprintf(wn, sizeof wn, "conv im2col k%dx%dx%d s%dx%dx%d in %lldx%lldx%lld %lld->%lld",
-                         d.k[0], d.k[1], d.k[2], d.stride[0], d.stride[1], d.stride[2],
-                         (long long)in[0], (long long)in[1], (long long)in[2], (long long)c_in,
-                         (long long)c_out);
+                snprintf(wn, sizeof wn,
+                         "conv im2col k%dx%dx%d s%dx%dx%d in %lldx%lldx%lld %lld->%lld", d.k[0],
+                         d.k[1], d.k[2], d.stride[0], d.stride[1], d.stride[2], (long long)in[0],
+                         (long long)in[1], (long long)in[2], (long long)c_in, (long long)c_out);
                 const double e =
                     check_conv_prepared(wn, &d, NNE_CONV3D_IM2COL, src, w, b, ref, 1e-5, 1e-10);
                 if (e > worst) worst = e;

@@ -8,11 +8,12 @@
  * 8 channels (16 accumulators of the 32 vector registers); every tap loads two weight vectors
  * and broadcasts 8 input values. Tiles cover the row without overlap; tiles touching the
  * padding or the row end use per-column tap masks.
- * gemm_rows uses 6 rows x 8 columns.
- * Winograd: a group of 8 tiles is two halves of 4 lanes; vld2q splits a row into even and odd
- * columns and vst2q interleaves the output columns again. wino_gemm keeps 4 output channels
- * x 24 tiles (24 accumulators) and multiplies by lane of one 4-weight vector. The per-element summation order is the same on all
+ * gemm_rows uses 6 rows x 8 columns. The per-element summation order is the same on all
  * paths (bias, then taps / k in order, fused multiply-add).
+ * Winograd: a group of 8 tiles is two halves of 4 lanes (tiles 0 1 4 5 and 2 3 6 7, the lane
+ * order of cpu.h); uzp splits a row into even and odd columns and zip interleaves the output
+ * columns again. wino_gemm keeps 4 output channels x 24 tiles (24 accumulators) and
+ * multiplies by lane of one 4-weight vector. convt_rows writes both w taps with vst2q.
  */
 #if defined(__aarch64__)
 #include <math.h>
@@ -312,11 +313,12 @@ static void gemm_rows_neon(float *restrict dst, int64_t dst_rs, const float *res
 /* 3 groups x 2 taps x 8 columns of accumulators (a: tap 0, b: tap 1; suffix 0/1: columns
  * 0-3/4-7); vst2q interleaves the two taps into 16 consecutive outputs. */
 #define CT_DECL(g)                                                                                 \
-    float32x4_t a##g##0 = vdupq_n_f32(bias ? bias[g] : 0.0f), a##g##1 = a##g##0, b##g##0 = a##g##0, \
-                b##g##1 = a##g##0;
+    float32x4_t a##g##0 = vdupq_n_f32(bias ? bias[g] : 0.0f), a##g##1 = a##g##0;                   \
+    float32x4_t b##g##0 = a##g##0, b##g##1 = a##g##0;
 #define CT_FMA(g)                                                                                  \
     {                                                                                              \
-        const float32x4_t wa = vld1q_dup_f32(wk + (g)*w_gs), wb = vld1q_dup_f32(wk + (g)*w_gs + 1); \
+        const float32x4_t wa = vld1q_dup_f32(wk + (g)*w_gs);                                       \
+        const float32x4_t wb = vld1q_dup_f32(wk + (g)*w_gs + 1);                                   \
         a##g##0 = vfmaq_f32(a##g##0, wa, s0);                                                      \
         a##g##1 = vfmaq_f32(a##g##1, wa, s1);                                                      \
         b##g##0 = vfmaq_f32(b##g##0, wb, s0);                                                      \

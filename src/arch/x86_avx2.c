@@ -929,8 +929,10 @@ static void wino4_out_avx2(const nne_wino_out *a) {
         float *dst = a->dst + c * a->dst_cs;
         for (int q = 0; q < 24; q++) { /* along d: column (ph, pw) = q */
             __m256 o[4];
-            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps), _mm256_loadu_ps(m + (24 + q) * m_ps),
-                          _mm256_loadu_ps(m + (48 + q) * m_ps), _mm256_loadu_ps(m + (72 + q) * m_ps),
+            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps),
+                          _mm256_loadu_ps(m + (24 + q) * m_ps),
+                          _mm256_loadu_ps(m + (48 + q) * m_ps),
+                          _mm256_loadu_ps(m + (72 + q) * m_ps),
                           _mm256_loadu_ps(m + (96 + q) * m_ps),
                           _mm256_loadu_ps(m + (120 + q) * m_ps));
             for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
