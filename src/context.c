@@ -51,6 +51,8 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
     if (!ctx) return NNE_ERR_NOMEM;
     ctx->kernels = k;
     ctx->wino = wino;
+    const char *stream = getenv("NNE_STREAM");
+    ctx->stream = !(stream && !strcmp(stream, "0"));
     st = nne_pool_init(nth, &ctx->pool);
     if (st != NNE_OK) {
         free(ctx);

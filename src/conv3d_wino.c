@@ -208,11 +208,14 @@ typedef struct wino_job {
     const nne_kernels *kt;
     const nne_conv3d_desc *d;
     const wino_plan *p;
-    float *dst;         /* [c_out][d][h][w]          */
-    const float *src;   /* [c_in][d][h][w]           */
-    const float *u;     /* [npos][n_ocr][c_in][OCR]  */
-    const float *bias;  /* [n_ocr * OCR]             */
-    char *ws;           /* per thread: V, then M     */
+    float *dst;                   /* [c_out][oz1 - oz0][h][w]  */
+    const nne_conv3d_part *parts; /* the input channels        */
+    int n_parts;
+    int64_t oz0, oz1;            /* output planes computed    */
+    int64_t tz0;                 /* first tile along d        */
+    const float *u;              /* [npos][n_ocr][c_in][OCR]  */
+    const float *bias;           /* [n_ocr * OCR]             */
+    char *ws;                    /* per thread: V, then M     */
 } wino_job;
 
 /* Blocks [lo, hi) of this thread: per input-channel slice transform the block's groups and
@@ -222,8 +225,7 @@ static void wino_task(void *arg, int ith, int nth) {
     const wino_job *j = arg;
     const nne_conv3d_desc *d = j->d;
     const wino_plan *p = j->p;
-    const int64_t ivol = d->in[0] * d->in[1] * d->in[2];
-    const int64_t ovol = d->out[0] * d->out[1] * d->out[2];
+    const int64_t ovol = (j->oz1 - j->oz0) * d->out[1] * d->out[2];
     float *v = (float *)(void *)(j->ws + (size_t)ith * (p->v_bytes + p->m_bytes));
     float *m = (float *)(void *)((char *)v + p->v_bytes);
     void (*const wino_in)(const nne_wino_in *) = p->m == 2 ? j->kt->wino_in : j->kt->wino4_in;
@@ -235,9 +237,7 @@ static void wino_task(void *arg, int ith, int nth) {
     nne_wino_in wi;
     wi.v_ps = p->v_ps;
     wi.v_cs = p->v_cs;
-    wi.src_cs = ivol;
     wi.nc = 1;
-    wi.d = d->in[0];
     wi.h = d->in[1];
     wi.w = d->in[2];
     nne_wino_gemm wg;
@@ -256,7 +256,7 @@ static void wino_task(void *arg, int ith, int nth) {
     wo.m_ps = wg.m_ps;
     wo.m_cs = wg.m_cs;
     wo.nc = 1;
-    wo.d = d->out[0];
+    wo.d = j->oz1 - j->oz0;
     wo.h = d->out[1];
     wo.w = d->out[2];
 
@@ -268,11 +268,16 @@ static void wino_task(void *arg, int ith, int nth) {
             /* Channel by channel, the block's groups in row order: consecutive groups read
              * neighbouring columns of the same input rows while those are still cached. */
             for (int64_t c = 0; c < nc; c++) {
-                wi.src = j->src + (ic0 + c) * ivol;
+                const int64_t ic = ic0 + c;
+                const int second = j->n_parts > 1 && ic >= j->parts[0].c;
+                const nne_conv3d_part *pt = &j->parts[second];
+                wi.src = pt->src + (ic - (second ? j->parts[0].c : 0)) * pt->cs;
+                wi.src_cs = pt->cs;
+                wi.d = pt->nz;
                 for (int64_t gi = 0; gi < ng; gi++) {
                     const int64_t g = g0 + gi;
                     wi.v = v + c * p->v_cs + gi * NNE_WINO_GT;
-                    wi.z0 = tm * (g / (p->nty * p->ngx)) - 1;
+                    wi.z0 = tm * (j->tz0 + g / (p->nty * p->ngx)) - 1 - pt->z_base;
                     wi.y0 = tm * ((g / p->ngx) % p->nty) - 1;
                     wi.x0 = 2 * NNE_WINO_GT * (g % p->ngx) - 1;
                     wino_in(&wi);
@@ -290,7 +295,7 @@ static void wino_task(void *arg, int ith, int nth) {
             for (int64_t gi = 0; gi < ng; gi++) {
                 const int64_t g = g0 + gi;
                 wo.m = m + c * p->m_cs + gi * NNE_WINO_GT;
-                wo.z0 = tm * (g / (p->nty * p->ngx));
+                wo.z0 = tm * (j->tz0 + g / (p->nty * p->ngx)) - j->oz0;
                 wo.y0 = tm * ((g / p->ngx) % p->nty);
                 wo.x0 = 2 * NNE_WINO_GT * (g % p->ngx);
                 wino_out(&wo);
@@ -299,13 +304,48 @@ static void wino_task(void *arg, int ith, int nth) {
     }
 }
 
+void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
+                           const nne_conv3d_part *parts, int n_parts, const float *u,
+                           const float *bias_p, const nne_conv3d_desc *d, int m, void *ws,
+                           int64_t oz0, int64_t oz1) {
+    NNE_ASSERT(kt && dst && parts && u && bias_p && d && ws);
+    NNE_ASSERT(n_parts == 1 || n_parts == 2);
+    NNE_ASSERT(0 <= oz0 && oz0 < oz1 && oz1 <= d->out[0] && oz0 % m == 0);
+    NNE_ASSERT(oz1 % m == 0 || oz1 == d->out[0]);
+    int64_t channels = 0;
+    for (int i = 0; i < n_parts; i++) {
+        NNE_ASSERT(parts[i].src && parts[i].c > 0 && parts[i].nz > 0);
+        NNE_ASSERT(parts[i].cs >= parts[i].nz * d->in[1] * d->in[2]);
+        channels += parts[i].c;
+    }
+    NNE_ASSERT(channels == d->c_in);
+    wino_plan p;
+    plan_init(&p, d, m);
+    /* only the tiles of output planes [oz0, oz1) */
+    const int64_t tz0 = oz0 / m, tz1 = (oz1 + m - 1) / m;
+    p.ntz = tz1 - tz0;
+    p.n_groups = p.ntz * p.nty * p.ngx;
+    p.n_blocks = (p.n_groups + p.ng - 1) / p.ng;
+    wino_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .parts = parts, .n_parts = n_parts,
+                  .oz0 = oz0, .oz1 = oz1, .tz0 = tz0, .u = u, .bias = bias_p, .ws = ws};
+    nne_pool_run(pool, wino_task, &j);
+}
+
 void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                          const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
                          void *ws) {
-    NNE_ASSERT(kt && dst && src && u && bias_p && d && ws);
-    wino_plan p;
-    plan_init(&p, d, m);
-    wino_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .src = src, .u = u, .bias = bias_p,
-                  .ws = ws};
-    nne_pool_run(pool, wino_task, &j);
+    NNE_ASSERT(src);
+    const nne_conv3d_part whole = {.src = src, .c = d->c_in,
+                                   .cs = d->in[0] * d->in[1] * d->in[2], .z_base = 0,
+                                   .nz = d->in[0]};
+    nne_conv3d_wino_run_z(pool, kt, dst, &whole, 1, u, bias_p, d, m, ws, 0, d->out[0]);
+}
+
+void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
+                      const nne_conv3d_part *parts, int n_parts, const nne_conv3d_w *pw,
+                      const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1) {
+    NNE_ASSERT(pw && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4));
+    NNE_ASSERT(pw->c_in == d->c_in && pw->c_out == d->c_out);
+    nne_conv3d_wino_run_z(pool, kt, dst, parts, n_parts, pw->packed, pw->bias, d,
+                          pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws, oz0, oz1);
 }

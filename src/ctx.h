@@ -24,6 +24,8 @@ struct nne_ctx {
     int wino;                     /* Winograd in models loaded here: 0 never, 1 default    */
                                   /* ("auto"), 2 F(2x2x2) / 3 F(4x4x2) on every 3x3x3      */
                                   /* stride-1 layer (nne_conv3d_algo_pick)                 */
+    int stream;                   /* 1: stream Winograd convolutions over slabs of planes  */
+                                  /* in place (model.c); 0 ($NNE_STREAM=0): whole tensors */
     struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */
     char errmsg[NNE_ERRMSG_LEN];  /* last error, "" if none                                */
 };

@@ -7,14 +7,26 @@
  * carries the stride), a decoder of transposed conv, concat [upsampled, skip], conv blocks,
  * and the 1x1x1 seg head of the highest resolution.
  *
- * Memory is a stack discipline on one arena: for every resolution level but the bottleneck the
- * decoder's concat buffer [2F, level] is allocated before the encoder reaches that level, and
- * the encoder writes its skip output directly into the buffer's second half, so no concat copy
- * exists. The decoder writes the transposed conv into the first half and then frees everything
- * above the buffer. Decoder convs ping-pong between one temporary and that first half (the
- * concat input is dead after the first conv). A dry run with the same code computes the
- * arena's peak before the real run, so the compute path cannot fail (STYLE 3.4).
- *
+ * Memory is a stack discipline on one arena, planned by a dry run of the same code before the
+ * real run, so the compute path cannot fail (STYLE 3.4). The encoder output of every level (the
+ * skip) lives until the decoder consumes it; everything else is transient:
+ *  - Streaming. A Winograd convolution (nne_conv3d_run_z) runs over slabs of output planes
+ *    (a multiple of 4, about STREAM_SLAB_BYTES per slab), which lets it write in place: a slab
+ *    reads one plane beyond either end, so slab k is copied over its input planes once slab
+ *    k + 1 has been computed, and only two slabs of output exist besides the tensor. Every
+ *    stage's first conv writes the level's buffer; the others work in place in it.
+ *  - Fused upsampling. The decoder's first conv reads [upsampled, skip] as two input parts:
+ *    the skip in place, the upsampled half made slab by slab by the transposed conv of the
+ *    planes of the level below that the slab needs, so neither the upsampled tensor nor the
+ *    concat exists; its output is written over the skip.
+ *  At 128^3 on the reference network the arena peak falls from 768 MiB (whole tensors) to 356
+ *  MiB: the level-0 skip (256 MiB), the level-1 output (64 MiB) and the slabs. Slabs give the
+ *  same bits as whole tensors (tests/test_stream.c, test_golden with $NNE_STREAM=0).
+ *  Convolutions of other algorithms keep whole tensors: a temporary (copied back) for
+ *  in-place blocks, and for a decoder level whose first conv is not Winograd the concat
+ *  buffer [2F, level] allocated before the encoder reaches the level, with the encoder
+ *  writing its skip into the second half (no concat copy); $NNE_STREAM=0 forces that
+ *  layout everywhere.
  * Convolution weights are prepared once at load (prepare_convs): every conv is assigned its
  * algorithm (nne_conv3d_algo_pick at the plans' patch size: Winograd for the large stride-1
  * 3x3x3 layers, im2col + packed GEMM for the other 3x3x3 layers, direct otherwise, a GEMM for
@@ -263,6 +275,7 @@ typedef struct fwd {
     nne_profile *prof; /* real run: per-op timings when the context has a profile */
     const char *prof_part; /* the conv block being run: "enc", "dec" or "seg", */
     int prof_level, prof_j; /* its resolution level and conv index            */
+    double prof_t0;         /* start of a streamed conv (its upsampling excluded) */
 } fwd;
 
 static unsigned char dry_dummy[NNE_ALIGN];
@@ -331,84 +344,253 @@ static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const 
 
 static const int one3[3] = {1, 1, 1};
 
+/* Whether a convolution can run over slabs of planes (nne_conv3d_run_z). */
+static int streams(const fwd *f, const nne_conv3d_w *pw) {
+    return f->ctx->stream && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4);
+}
+
+/* Output planes per slab of a streamed convolution: a multiple of 4 (both Winograd tiles)
+ * keeping one output slab within STREAM_SLAB_BYTES, at least 4. */
+#define STREAM_SLAB_BYTES ((size_t)4 << 20)
+static int64_t slab_planes(int64_t c, const int64_t sh[3]) {
+    const size_t plane = (size_t)(c * sh[1] * sh[2]) * sizeof(float);
+    int64_t n = (int64_t)(STREAM_SLAB_BYTES / plane) / 4 * 4;
+    if (n < 4) n = 4;
+    return NNE_MIN(n, (sh[0] + 3) / 4 * 4);
+}
+
+typedef struct copy_job {
+    float *dst;
+    const float *src;
+    int64_t dst_cs, src_cs, n; /* channel strides and floats per channel */
+    int64_t c;
+} copy_job;
+
+static void copy_task(void *arg, int ith, int nth) {
+    const copy_job *j = arg;
+    int64_t lo, hi;
+    nne_chunk_range(j->c, ith, nth, &lo, &hi);
+    for (int64_t c = lo; c < hi; c++)
+        memcpy(j->dst + c * j->dst_cs, j->src + c * j->src_cs, (size_t)j->n * sizeof(float));
+}
+
+/* n floats of each of c channels, between channel strides. */
+static void copy_channels(nne_pool *pool, float *dst, int64_t dst_cs, const float *src,
+                          int64_t src_cs, int64_t c, int64_t n) {
+    copy_job j = {.dst = dst, .src = src, .dst_cs = dst_cs, .src_cs = src_cs, .n = n, .c = c};
+    nne_pool_run(pool, copy_task, &j);
+}
+
+/* The decoder's upsampled input, made slab by slab: the transposed convolution of `prev`. */
+typedef struct upsample {
+    const float *prev;  /* [pc][pin]: the level below's output  */
+    int64_t pc, pin[3];
+    const int *s;       /* stride of the transposed convolution */
+    const float *w, *b;
+    int64_t c;          /* output channels                      */
+    float *pbuf;        /* gathered planes of prev              */
+    float *ubuf;        /* upsampled planes                     */
+} upsample;
+
+/* Convolution `pw` of geometry `d` (stride 1, same size), computed over slabs of output planes
+ * into `out` [c_out][d->out]: the input is `parts` (the whole tensors; `up`, when not NULL,
+ * makes part 0 slab by slab), and `out` may hold an input part's planes, because a slab is
+ * written back only after the next one is computed, when no later slab reads the planes it
+ * covers (a slab reads one plane beyond either end). Two slabs of output are buffered. */
+static void stream_conv(fwd *f, float *out, nne_conv3d_part *parts, int n_parts, upsample *up,
+                        const nne_conv3d_desc *d, const nne_conv3d_w *pw, int level) {
+    nne_pool *pool = f->ctx->pool;
+    const size_t ws = nne_conv3d_run_ws_bytes(d, pw->algo, nne_pool_n_threads(pool));
+    if (ws > f->ws_need) f->ws_need = ws;
+    const int64_t D = d->out[0], hw = d->out[1] * d->out[2];
+    const int64_t nz = slab_planes(d->c_out, d->out);
+    const int64_t sh[3] = {nz, d->out[1], d->out[2]};
+    float *ring[2] = {take(f, d->c_out, sh, "streamed output slab", level),
+                      take(f, d->c_out, sh, "streamed output slab", level)};
+    int64_t pmax = 0;
+    if (up) { /* prev planes one slab (and its halo of one plane per side) needs, at most */
+        pmax = NNE_MIN((nz + 2 + up->s[0] - 1) / up->s[0] + 1, up->pin[0]);
+        const int64_t psh[3] = {pmax, up->pin[1], up->pin[2]};
+        const int64_t ush[3] = {pmax * up->s[0], d->out[1], d->out[2]};
+        up->pbuf = take(f, up->pc, psh, "streamed input planes", level + 1);
+        up->ubuf = take(f, up->c, ush, "streamed upsampled planes", level);
+    }
+    if (f->dry) return;
+    const nne_kernels *kt = f->ctx->kernels;
+    const double t0 = f->prof ? nne_profile_now() : 0.0;
+    double t_up = 0.0;
+    const int64_t n_slabs = (D + nz - 1) / nz;
+    for (int64_t k = 0; k <= n_slabs; k++) {
+        const int64_t z0 = k * nz, z1 = NNE_MIN(D, z0 + nz);
+        if (k < n_slabs) {
+            if (up) {
+                const double tu = f->prof ? nne_profile_now() : 0.0;
+                const int64_t s0 = up->s[0], a = NNE_MAX(z0 - 1, (int64_t)0);
+                const int64_t b = NNE_MIN(D, z1 + 1);
+                const int64_t pa = a / s0, pb = NNE_MIN(up->pin[0], (b + s0 - 1) / s0);
+                const int64_t pplane = up->pin[1] * up->pin[2];
+                NNE_ASSERT(pb - pa <= pmax);
+                copy_channels(pool, up->pbuf, (pb - pa) * pplane, up->prev + pa * pplane,
+                              up->pin[0] * pplane, up->pc, (pb - pa) * pplane);
+                const int64_t pin[3] = {pb - pa, up->pin[1], up->pin[2]};
+                nne_convt3d_fwd(pool, kt, up->ubuf, up->pbuf, up->w, up->b, up->pc, up->c, pin,
+                                up->s);
+                parts[0] = (nne_conv3d_part){.src = up->ubuf, .c = up->c,
+                                             .cs = (pb - pa) * s0 * hw, .z_base = pa * s0,
+                                             .nz = (pb - pa) * s0};
+                if (f->prof) t_up += nne_profile_now() - tu;
+            }
+            nne_conv3d_run_z(pool, kt, ring[k % 2], parts, n_parts, pw, d, f->ctx->ws, z0, z1);
+        }
+        if (k > 0) { /* slab k - 1 */
+            const int64_t y0 = (k - 1) * nz, y1 = NNE_MIN(D, y0 + nz);
+            copy_channels(pool, out + y0 * hw, D * hw, ring[(k - 1) % 2], (y1 - y0) * hw,
+                          d->c_out, (y1 - y0) * hw);
+        }
+    }
+    if (f->prof && up) {
+        char name[32];
+        snprintf(name, sizeof name, "dec%d.up", level);
+        nne_profile_convt(f->prof, name, level, up->pc, up->c, up->pin, up->s, t_up);
+    }
+    if (f->prof) f->prof_t0 = t0 + t_up; /* the block's conv time excludes the upsampling */
+}
+
+/* The convolution block `bw` (Conv -> InstanceNorm -> LeakyReLU, stride 1) applied in place
+ * to x [c][sh]: streamed when the algorithm allows, else through a temporary. */
+static void block_inplace(fwd *f, float *x, int64_t c, const int64_t sh[3], const int k[3],
+                          const nne_block_w *bw, int level) {
+    const size_t mark = nne_arena_mark(f->arena);
+    int64_t o[3];
+    if (streams(f, &bw->conv)) {
+        nne_conv3d_desc d;
+        nne_conv3d_desc_init(&d, c, c, sh, k, one3);
+        nne_conv3d_part part = {.src = x, .c = c, .cs = sh[0] * sh[1] * sh[2], .z_base = 0,
+                                .nz = sh[0]};
+        stream_conv(f, x, &part, 1, NULL, &d, &bw->conv, level);
+        nne_arena_pop(f->arena, mark);
+        if (f->dry) return;
+        const double t1 = f->prof ? nne_profile_now() : 0.0;
+        nne_instnorm_fwd(f->ctx->pool, f->ctx->kernels, x, bw->g, bw->beta, c,
+                         sh[0] * sh[1] * sh[2], f->a->norm_eps, 1, f->a->leaky_slope);
+        if (f->prof) prof_block(f, &d, 1, f->prof_t0, t1);
+        return;
+    }
+    float *t = take(f, c, sh, "temporary", level);
+    conv_block(f, t, x, c, sh, c, k, one3, &bw->conv, bw->g, bw->beta, 1, o);
+    if (!f->dry)
+        copy_channels(f->ctx->pool, x, sh[0] * sh[1] * sh[2], t, sh[0] * sh[1] * sh[2], c,
+                      sh[0] * sh[1] * sh[2]);
+    nne_arena_pop(f->arena, mark);
+}
+
 static void run(fwd *f, const float *input, const int64_t shape[3], float *logits) {
     const nne_arch *a = f->a;
     const nne_fold_w *w = f->w;
     const int S = a->n_stages;
-    float *cat[NNE_MAX_STAGES];       /* [2 F_s, level s]: [upsampled, skip]    */
-    size_t cat_mark[NNE_MAX_STAGES];  /* arena position right after cat[s]      */
-    int64_t lvl[NNE_MAX_STAGES][3];   /* spatial shape of each level            */
+    float *skip[NNE_MAX_STAGES] = {0}; /* encoder output of each level                       */
+    float *cat[NNE_MAX_STAGES] = {0};  /* unfused levels: [2 F_s, level s] = [upsampled, skip] */
+    int fused[NNE_MAX_STAGES] = {0};   /* decoder conv 0 streamed, upsampling made per slab    */
+    size_t mark[NNE_MAX_STAGES] = {0}; /* arena position right after level s's buffer         */
+    int64_t lvl[NNE_MAX_STAGES][3];   /* spatial shape of each level                        */
     int64_t o[3];
 
-    /* Encoder. */
+    /* Encoder. Each stage's first conv writes its output buffer, the others work in place. */
     const float *x = input;
     int64_t xc = a->n_in, sh[3] = {shape[0], shape[1], shape[2]};
-    float *bott = NULL;
     for (int s = 0; s < S; s++) {
         const int64_t F = a->features[s];
         nne_arch_stage_shape(a, s, shape, lvl[s]);
-        float *final;
-        if (s < S - 1) {
+        fused[s] = s < S - 1 && streams(f, &w->dec[S - 2 - s][0].conv);
+        if (s < S - 1 && !fused[s]) { /* the skip is the concat buffer's second half */
             cat[s] = take(f, 2 * F, lvl[s], "concat [upsampled, skip]", s);
-            cat_mark[s] = nne_arena_mark(f->arena);
-            final = f->dry ? cat[s] : cat[s] + F * lvl[s][0] * lvl[s][1] * lvl[s][2];
+            skip[s] = f->dry ? cat[s] : cat[s] + F * lvl[s][0] * lvl[s][1] * lvl[s][2];
         } else {
-            cat_mark[s] = nne_arena_mark(f->arena);
-            final = bott = take(f, F, lvl[s], "bottleneck output", s);
+            skip[s] = take(f, F, lvl[s], s < S - 1 ? "skip" : "bottleneck output", s);
         }
-        size_t mark = nne_arena_mark(f->arena);
-        const int n = a->n_conv[s];
-        float *t = n > 1 ? take(f, F, lvl[s], "encoder temporary", s) : NULL;
-        const float *src = x;
-        int64_t cin = xc, in_sh[3] = {sh[0], sh[1], sh[2]};
-        for (int j = 0; j < n; j++) {
-            float *dst = ((n - 1 - j) % 2 == 0) ? final : t;
-            const nne_block_w *bw = &w->enc[s][j];
+        mark[s] = nne_arena_mark(f->arena);
+        const nne_block_w *bw = &w->enc[s][0];
+        prof_at(f, "enc", s, 0);
+        conv_block(f, skip[s], x, xc, sh, F, a->kernel[s], a->stride[s], &bw->conv, bw->g,
+                   bw->beta, 1, o);
+        NNE_ASSERT(o[0] == lvl[s][0] && o[1] == lvl[s][1] && o[2] == lvl[s][2]);
+        for (int j = 1; j < a->n_conv[s]; j++) {
             prof_at(f, "enc", s, j);
-            conv_block(f, dst, src, cin, in_sh, F, a->kernel[s], j == 0 ? a->stride[s] : one3,
-                       &bw->conv, bw->g, bw->beta, 1, o);
-            NNE_ASSERT(o[0] == lvl[s][0] && o[1] == lvl[s][1] && o[2] == lvl[s][2]);
-            src = dst;
-            cin = F;
-            memcpy(in_sh, lvl[s], sizeof in_sh);
+            block_inplace(f, skip[s], F, lvl[s], a->kernel[s], &w->enc[s][j], s);
         }
-        nne_arena_pop(f->arena, mark);
-        x = final;
+        x = skip[s];
         xc = F;
         memcpy(sh, lvl[s], sizeof sh);
     }
 
     /* Decoder: s = 0 is the lowest resolution, writing into level L = S - 2 - s. */
-    const float *prev = bott;
+    const float *prev = skip[S - 1];
     int64_t prev_c = a->features[S - 1];
     for (int s = 0; s < S - 1; s++) {
         const int L = S - 2 - s;
         const int64_t F = a->features[L];
-        const double t_up = f->prof ? nne_profile_now() : 0.0;
-        if (!f->dry)
-            nne_convt3d_fwd(f->ctx->pool, f->ctx->kernels, cat[L], prev, w->tw[s], w->tb[s], prev_c,
-                            F, lvl[L + 1], a->stride[L + 1]);
-        if (f->prof) {
-            char name[32];
-            snprintf(name, sizeof name, "dec%d.up", L);
-            nne_profile_convt(f->prof, name, L, prev_c, F, lvl[L + 1], a->stride[L + 1],
-                              nne_profile_now() - t_up);
-        }
-        nne_arena_pop(f->arena, cat_mark[L]); /* frees deeper levels and `prev` */
-        float *t = take(f, F, lvl[L], "decoder temporary", L);
-        float *half = cat[L]; /* first half of the concat buffer, dead after conv 0 */
-        const float *src = cat[L];
-        int64_t cin = 2 * F;
-        for (int j = 0; j < a->n_conv_dec[s]; j++) {
-            float *dst = (j % 2 == 0) ? t : half;
-            const nne_block_w *bw = &w->dec[s][j];
-            prof_at(f, "dec", L, j);
-            conv_block(f, dst, src, cin, lvl[L], F, a->kernel[L], one3, &bw->conv, bw->g,
+        const nne_block_w *bw = &w->dec[s][0];
+        float *out;
+        prof_at(f, "dec", L, 0);
+        if (fused[L]) {
+            /* conv 0 over [transposed conv of prev, skip], made slab by slab, its output
+             * written over the skip */
+            nne_conv3d_desc d;
+            nne_conv3d_desc_init(&d, 2 * F, F, lvl[L], a->kernel[L], one3);
+            upsample up = {.prev = prev, .pc = prev_c, .s = a->stride[L + 1], .w = w->tw[s],
+                           .b = w->tb[s], .c = F};
+            memcpy(up.pin, lvl[L + 1], sizeof up.pin);
+            nne_conv3d_part parts[2] = {
+                {.c = F}, {.src = skip[L], .c = F, .cs = lvl[L][0] * lvl[L][1] * lvl[L][2],
+                           .z_base = 0, .nz = lvl[L][0]}};
+            stream_conv(f, skip[L], parts, 2, &up, &d, &bw->conv, L);
+            nne_arena_pop(f->arena, mark[L]); /* frees deeper levels, `prev` and the slabs */
+            if (!f->dry) {
+                const double t1 = f->prof ? nne_profile_now() : 0.0;
+                nne_instnorm_fwd(f->ctx->pool, f->ctx->kernels, skip[L], bw->g, bw->beta, F,
+                                 lvl[L][0] * lvl[L][1] * lvl[L][2], a->norm_eps, 1,
+                                 a->leaky_slope);
+                if (f->prof) prof_block(f, &d, 1, f->prof_t0, t1);
+            }
+            out = skip[L];
+        } else {
+            const double t_up = f->prof ? nne_profile_now() : 0.0;
+            if (!f->dry)
+                nne_convt3d_fwd(f->ctx->pool, f->ctx->kernels, cat[L], prev, w->tw[s],
+                                w->tb[s], prev_c, F, lvl[L + 1], a->stride[L + 1]);
+            if (f->prof) {
+                char name[32];
+                snprintf(name, sizeof name, "dec%d.up", L);
+                nne_profile_convt(f->prof, name, L, prev_c, F, lvl[L + 1], a->stride[L + 1],
+                                  nne_profile_now() - t_up);
+            }
+            nne_arena_pop(f->arena, mark[L]); /* frees deeper levels and `prev` */
+            float *t = take(f, F, lvl[L], "decoder output", L);
+            conv_block(f, t, cat[L], 2 * F, lvl[L], F, a->kernel[L], one3, &bw->conv, bw->g,
                        bw->beta, 1, o);
-            src = dst;
-            cin = F;
+            out = t;
+            /* the concat buffer is dead now: the other convs ping-pong with its first half */
+            for (int j = 1; j < a->n_conv_dec[s]; j++) {
+                const nne_block_w *bj = &w->dec[s][j];
+                prof_at(f, "dec", L, j);
+                if (streams(f, &bj->conv)) {
+                    block_inplace(f, out, F, lvl[L], a->kernel[L], bj, L);
+                    continue;
+                }
+                float *dst = out == t ? cat[L] : t;
+                conv_block(f, dst, out, F, lvl[L], F, a->kernel[L], one3, &bj->conv, bj->g,
+                           bj->beta, 1, o);
+                out = dst;
+            }
+            prev = out;
+            prev_c = F;
+            continue;
         }
-        prev = src;
+        for (int j = 1; j < a->n_conv_dec[s]; j++) {
+            prof_at(f, "dec", L, j);
+            block_inplace(f, out, F, lvl[L], a->kernel[L], &w->dec[s][j], L);
+        }
+        prev = out;
         prev_c = F;
     }
     /* Highest-resolution seg head, straight into the caller's buffer. */

@@ -88,6 +88,25 @@ size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, i
 void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                     const nne_conv3d_w *pw, const nne_conv3d_desc *d, void *ws);
 
+/* One part of a streamed convolution's input (model.c): input channels [first, first + c) of
+ * the convolution, stored as [c][nz][h][w] with channel stride cs (>= nz * h * w), holding the
+ * input planes z_base .. z_base + nz - 1. Planes outside the part read as zero, so a part must
+ * hold every plane inside the volume that the computed outputs need. */
+typedef struct nne_conv3d_part {
+    const float *src;
+    int64_t c, cs;
+    int64_t z_base, nz;
+} nne_conv3d_part;
+
+/* Output planes [oz0, oz1) of a Winograd convolution (pw->algo WINO or WINO4) of geometry `d`
+ * whose input channels come in `n_parts` (1 or 2, channels in order, adding up to c_in) parts:
+ * dst [c_out][oz1 - oz0][out h][out w]. oz0 is a multiple of 4, and so is oz1 unless it is
+ * out[0]. Every voxel gets exactly the value nne_conv3d_run gives it; `ws` as for
+ * nne_conv3d_run. This lets a convolution run over slabs of planes and write in place. */
+void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
+                      const nne_conv3d_part *parts, int n_parts, const nne_conv3d_w *pw,
+                      const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1);
+
 /* Scratch bytes nne_conv3d_fwd needs with a pool of `nth` threads (>= 1): the packed weights
  * and bias of the direct algorithm plus its run workspace. */
 size_t nne_conv3d_ws_bytes(const nne_conv3d_desc *d, int nth);
@@ -119,6 +138,10 @@ size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth);
 void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                          const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
                          void *ws);
+void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
+                           const nne_conv3d_part *parts, int n_parts, const float *u,
+                           const float *bias_p, const nne_conv3d_desc *d, int m, void *ws,
+                           int64_t oz0, int64_t oz1);
 
 /* Transposed convolution with kernel == stride, padding 0, PyTorch weight layout
  * w [c_in, c_out, s0, s1, s2]: dst [c_out, in*stride] from src [c_in, in], plus bias [c_out]
