@@ -126,9 +126,15 @@ typedef struct nne_ctx_params {
                         F(4x4x2,3x3x3) on every stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer
                         products, about 4x the rounding error, 2.25x the prepared weight
                         memory). Borrowed during init.                                       */
+    const char *precision; /* storage precision of the activations of every forward:
+                        NULL/"fp32" = float32 (or $NNE_PRECISION if set); "fp16" = IEEE
+                        binary16 activations (half the memory; the arithmetic, the instance
+                        norm's statistics and the logits stay float32; see src/model.c).
+                        Borrowed during init.                                                */
 } nne_ctx_params;
 
-/* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto). */
+/* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto), precision
+ * NULL (fp32). */
 NNE_API nne_ctx_params nne_ctx_default_params(void);
 
 /* Creates a context. `params` may be NULL for the defaults. On success *out is an owned

@@ -14,6 +14,7 @@ nne_ctx_params nne_ctx_default_params(void) {
     p.n_threads = 0;
     p.isa = NULL;
     p.conv = NULL;
+    p.precision = NULL;
     return p;
 }
 
@@ -41,6 +42,18 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
                 "winograd2, winograd4)", conv);
         return NNE_ERR_ARG;
     }
+    const char *prec = p.precision;
+    if (!prec) {
+        const char *env = getenv("NNE_PRECISION");
+        prec = (env && *env) ? env : "fp32";
+    }
+    const int precision = !strcmp(prec, "fp32") ? NNE_PREC_FP32
+                          : !strcmp(prec, "fp16") ? NNE_PREC_FP16
+                                                  : -1;
+    if (precision < 0) {
+        nne_log(NNE_LOG_LEVEL_ERROR, "precision '%s' is unknown (fp32, fp16)", prec);
+        return NNE_ERR_ARG;
+    }
     int nth = p.n_threads;
     if (nth <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -51,6 +64,7 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
     if (!ctx) return NNE_ERR_NOMEM;
     ctx->kernels = k;
     ctx->wino = wino;
+    ctx->precision = precision;
     const char *stream = getenv("NNE_STREAM");
     ctx->stream = !(stream && !strcmp(stream, "0"));
     st = nne_pool_init(nth, &ctx->pool);

@@ -13,9 +13,16 @@
 
 #include "common.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+/* AVX2, FMA and F16C (the binary16 conversions; CPUID leaf 1, ECX bit 29). */
 static int have_avx2(void) {
 #if defined(__x86_64__) && !defined(NNE_ISA_REF_ONLY)
     __builtin_cpu_init();
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 29))) return 0;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
     return 0;

@@ -197,6 +197,12 @@ typedef struct nne_kernels {
      * chain is written back to *sink. Returns the FLOPs performed (2 per multiply-add and
      * lane). nnedge bench divides the network's GFLOP/s by what this reaches (src/profile.c). */
     double (*fma_peak)(int64_t iters, float *sink);
+
+    /* IEEE binary16 rows (FP16 activation storage): dst[i] = src[i] for i < n, converted;
+     * to binary16 rounds to nearest, ties to even, overflowing to +-inf, exactly as
+     * nne_f32_to_f16 (src/half.h). The hardware conversions (F16C, NEON) round the same way. */
+    void (*f16_to_f32)(float *restrict dst, const uint16_t *restrict src, int64_t n);
+    void (*f32_to_f16)(uint16_t *restrict dst, const float *restrict src, int64_t n);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

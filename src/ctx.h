@@ -14,6 +14,8 @@
 
 #define NNE_ERRMSG_LEN 1024
 
+enum { NNE_PREC_FP32 = 0, NNE_PREC_FP16 = 1, NNE_PREC_INT8 = 2 };
+
 struct nne_ctx {
     nne_pool *pool;               /* persistent workers (n_threads - 1 of them)            */
     const nne_kernels *kernels;   /* static table for the chosen ISA                       */
@@ -24,6 +26,7 @@ struct nne_ctx {
     int wino;                     /* Winograd in models loaded here: 0 never, 1 default    */
                                   /* ("auto"), 2 F(2x2x2) / 3 F(4x4x2) on every 3x3x3      */
                                   /* stride-1 layer (nne_conv3d_algo_pick)                 */
+    int precision;                /* NNE_PREC_FP32 / FP16 (activation storage) / INT8     */
     int stream;                   /* 1: stream Winograd convolutions over slabs of planes  */
                                   /* in place (model.c); 0 ($NNE_STREAM=0): whole tensors */
     struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */

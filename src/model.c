@@ -39,6 +39,7 @@
  */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,8 +281,10 @@ typedef struct fwd {
 
 static unsigned char dry_dummy[NNE_ALIGN];
 
-static float *take(fwd *f, int64_t c, const int64_t sh[3], const char *what, int level) {
-    size_t bytes = (size_t)(c * sh[0] * sh[1] * sh[2]) * sizeof(float);
+/* A buffer of c x sh elements of `esize` bytes from the arena (accounted in a dry run). */
+static float *take_e(fwd *f, int64_t c, const int64_t sh[3], size_t esize, const char *what,
+                     int level) {
+    size_t bytes = (size_t)(c * sh[0] * sh[1] * sh[2]) * esize;
     if (f->dry && f->plan && f->plan->n < NNE_MEMPLAN_MAX) {
         nne_membuf *b = &f->plan->bufs[f->plan->n++];
         snprintf(b->what, sizeof b->what, "%s", what);
@@ -299,6 +302,10 @@ static float *take(fwd *f, int64_t c, const int64_t sh[3], const char *what, int
     float *p = nne_arena_alloc(f->arena, bytes);
     NNE_ASSERT(p != NULL); /* the arena was sized by the dry run */
     return p;
+}
+
+static float *take(fwd *f, int64_t c, const int64_t sh[3], const char *what, int level) {
+    return take_e(f, c, sh, sizeof(float), what, level);
 }
 
 /* Profiling (profile.h): names the next conv block; free when no profile is attached. */
@@ -384,6 +391,7 @@ static void copy_channels(nne_pool *pool, float *dst, int64_t dst_cs, const floa
 /* The decoder's upsampled input, made slab by slab: the transposed convolution of `prev`. */
 typedef struct upsample {
     const float *prev;  /* [pc][pin]: the level below's output  */
+    const uint16_t *prev16; /* the same in binary16 (FP16 storage) */
     int64_t pc, pin[3];
     const int *s;       /* stride of the transposed convolution */
     const float *w, *b;
@@ -599,6 +607,310 @@ static void run(fwd *f, const float *input, const int64_t shape[3], float *logit
                0, o);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* FP16 activation storage                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+/*
+ * With ctx->precision NNE_PREC_FP16 every activation tensor lives in the arena as IEEE
+ * binary16 (half the bytes) and every convolution runs slab by slab in float32: the input
+ * planes a slab of output needs are converted into a float32 slab (with the upsampling made
+ * per slab as above), the convolution runs on it (Winograd through nne_conv3d_run_z; the other
+ * algorithms on the slab as a small volume, whose outputs next to a cut plane are discarded),
+ * and the float32 result is rounded to binary16 on write-back, one slab late so it may
+ * overwrite its own input. The instance norm's statistics are summed in double from the
+ * float32 results during write-back (never from rounded values); normalization and LeakyReLU
+ * then run in place over the binary16 tensor. Arithmetic stays float32: Zen 3 and ARMv8.0
+ * have no FP16 arithmetic, so FP16 here buys memory, not speed.
+ */
+
+/* One input part of a slab convolution: a whole tensor [c][d][h][w] in binary16 or float32. */
+typedef struct h_part {
+    const void *p;
+    int f32; /* 1: float32 (the network input), 0: binary16 */
+    int64_t c;
+} h_part;
+
+typedef struct h_copy_job {
+    const nne_kernels *kt;
+    void *dst;
+    const void *src;
+    int64_t dst_cs, src_cs, n, c; /* strides and counts in elements */
+    int mode;                     /* 0 f16 -> f32, 1 f32 -> f32, 2 f32 -> f16 (+ stats)   */
+    double *sum, *sq;             /* mode 2: per channel, added to (may be NULL)           */
+} h_copy_job;
+
+static void h_copy_task(void *arg, int ith, int nth) {
+    const h_copy_job *j = arg;
+    int64_t lo, hi;
+    nne_chunk_range(j->c, ith, nth, &lo, &hi);
+    for (int64_t c = lo; c < hi; c++) {
+        if (j->mode == 0) {
+            j->kt->f16_to_f32((float *)j->dst + c * j->dst_cs,
+                              (const uint16_t *)j->src + c * j->src_cs, j->n);
+        } else if (j->mode == 1) {
+            memcpy((float *)j->dst + c * j->dst_cs, (const float *)j->src + c * j->src_cs,
+                   (size_t)j->n * sizeof(float));
+        } else {
+            const float *s = (const float *)j->src + c * j->src_cs;
+            j->kt->f32_to_f16((uint16_t *)j->dst + c * j->dst_cs, s, j->n);
+            if (j->sum) {
+                j->sum[c] += j->kt->sum_f64(s, j->n);
+                j->sq[c] += j->kt->sumsq_dev_f64(s, j->n, 0.0);
+            }
+        }
+    }
+}
+
+static void h_copy(fwd *f, int mode, void *dst, int64_t dst_cs, const void *src, int64_t src_cs,
+                   int64_t c, int64_t n, double *sum, double *sq) {
+    h_copy_job j = {.kt = f->ctx->kernels, .dst = dst, .src = src, .dst_cs = dst_cs,
+                    .src_cs = src_cs, .n = n, .c = c, .mode = mode, .sum = sum, .sq = sq};
+    nne_pool_run(f->ctx->pool, h_copy_task, &j);
+}
+
+typedef struct h_norm_job {
+    const nne_kernels *kt;
+    uint16_t *x;                  /* [c][nvox] binary16, in place      */
+    int64_t nvox, c;
+    const double *sum, *sq;       /* per channel, over the float32 values */
+    const float *gamma, *beta;
+    double eps;
+    float slope;
+} h_norm_job;
+
+#define H_NORM_CHUNK 2048
+static void h_norm_task(void *arg, int ith, int nth) {
+    const h_norm_job *j = arg;
+    float buf[H_NORM_CHUNK];
+    int64_t lo, hi;
+    nne_chunk_range(j->c, ith, nth, &lo, &hi);
+    for (int64_t ch = lo; ch < hi; ch++) {
+        const double mean = j->sum[ch] / (double)j->nvox;
+        double var = j->sq[ch] / (double)j->nvox - mean * mean;
+        if (var < 0.0) var = 0.0;
+        const double g = j->gamma ? (double)j->gamma[ch] : 1.0;
+        const float scale = (float)(g / sqrt(var + j->eps));
+        const float shift = j->beta ? j->beta[ch] : 0.0f;
+        const float m_hi = (float)mean, m_lo = (float)(mean - (double)m_hi);
+        uint16_t *x = j->x + ch * j->nvox;
+        for (int64_t i = 0; i < j->nvox; i += H_NORM_CHUNK) {
+            const int64_t n = NNE_MIN((int64_t)H_NORM_CHUNK, j->nvox - i);
+            j->kt->f16_to_f32(buf, x + i, n);
+            j->kt->norm_apply(buf, n, m_hi, m_lo, scale, shift, 1, j->slope);
+            j->kt->f32_to_f16(x + i, buf, n);
+        }
+    }
+}
+
+/* Output planes per slab of a slab convolution: a multiple of 4 keeping the float32 output
+ * slab within STREAM_SLAB_BYTES and the gathered input within twice that, at least 4, at
+ * most the depth rounded up to 4 (one slab for small volumes). */
+static int64_t h_slab_planes(const nne_conv3d_desc *d) {
+    const size_t oplane = (size_t)(d->c_out * d->out[1] * d->out[2]) * sizeof(float);
+    const size_t iplane = (size_t)(d->c_in * d->in[1] * d->in[2]) * sizeof(float) *
+                          (size_t)d->stride[0];
+    int64_t n = (int64_t)NNE_MIN(STREAM_SLAB_BYTES / oplane, 2 * STREAM_SLAB_BYTES / iplane);
+    n = n / 4 * 4;
+    if (n < 4) n = 4;
+    return NNE_MIN(n, (d->out[0] + 3) / 4 * 4);
+}
+
+/* Convolution `pw` of geometry `d` over the input parts `in` (channels in order; when `up`
+ * is not NULL it replaces part 0, made per slab) into `out`: binary16 [c_out][out] with the
+ * instance norm applied (gamma/beta of `bw`) when `bw` is not NULL, else float32 (the seg
+ * head's logits). `out` may be one of the parts. */
+static void conv16(fwd *f, void *out, const h_part *in, int n_in, upsample *up,
+                   const nne_conv3d_desc *d, const nne_conv3d_w *pw, const nne_block_w *bw,
+                   int level) {
+    nne_pool *pool = f->ctx->pool;
+    const nne_kernels *kt = f->ctx->kernels;
+    const int wino = pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4;
+    const int64_t nz = h_slab_planes(d);
+    const int64_t k0 = d->k[0], s0 = d->stride[0], p0 = d->pad[0];
+    const int64_t zback = (p0 + s0 - 1) / s0; /* output planes a slab starts early by */
+    const int64_t ihw = d->in[1] * d->in[2], ohw = d->out[1] * d->out[2];
+    const int64_t D = d->out[0], Din = d->in[0];
+    /* input planes of one slab, at most: from s0 (z0 - zback) to s0 (z1 - 1) - p0 + k0 */
+    const int64_t gmax = NNE_MIN(Din, s0 * (nz - 1 + zback) + k0);
+    /* result planes per slab: exactly the slab (Winograd) or the slab's volume's outputs */
+    nne_conv3d_desc gd;
+    const int64_t gin[3] = {gmax, d->in[1], d->in[2]};
+    nne_conv3d_desc_init(&gd, d->c_in, d->c_out, gin, d->k, d->stride);
+    const int64_t rmax = wino ? nz : gd.out[0];
+    const size_t wsb = nne_conv3d_run_ws_bytes(&gd, pw->algo, nne_pool_n_threads(pool));
+    if (wsb > f->ws_need) f->ws_need = wsb;
+    const size_t wsf = nne_conv3d_run_ws_bytes(d, pw->algo, nne_pool_n_threads(pool));
+    if (wsf > f->ws_need) f->ws_need = wsf;
+    const int64_t gsh[3] = {gmax, d->in[1], d->in[2]}, rsh[3] = {rmax, d->out[1], d->out[2]};
+    const int64_t c_up = up ? up->c : 0;
+    float *g = take(f, d->c_in - (wino ? c_up : 0), gsh, "slab input (float32)", level);
+    float *r[2] = {take(f, d->c_out, rsh, "slab output (float32)", level),
+                   take(f, d->c_out, rsh, "slab output (float32)", level)};
+    int64_t pmax = 0;
+    if (up) {
+        pmax = NNE_MIN((gmax + up->s[0] - 1) / up->s[0] + 1, up->pin[0]);
+        const int64_t psh[3] = {pmax, up->pin[1], up->pin[2]};
+        const int64_t ush[3] = {pmax * up->s[0], d->in[1], d->in[2]};
+        up->pbuf = take(f, up->pc, psh, "slab input planes (float32)", level + 1);
+        up->ubuf = take(f, up->c, ush, "slab upsampled planes (float32)", level);
+    }
+    const int64_t stat_sh[3] = {1, 1, 2 * d->c_out};
+    double *stats = bw ? (double *)(void *)take(f, 2, stat_sh, "norm statistics", level) : NULL;
+    if (f->dry) return;
+    if (stats) memset(stats, 0, (size_t)(4 * d->c_out) * sizeof(float));
+    double *sum = stats, *sq = stats ? stats + d->c_out : NULL;
+    const double t0 = f->prof ? nne_profile_now() : 0.0;
+    double t_up = 0.0;
+    const int64_t n_slabs = (D + nz - 1) / nz;
+    int64_t roff[2] = {0, 0}, rcs[2] = {0, 0}; /* wanted planes' offset and channel stride */
+    for (int64_t k = 0; k <= n_slabs; k++) {
+        const int64_t z0 = k * nz, z1 = NNE_MIN(D, z0 + nz);
+        if (k < n_slabs) {
+            const int64_t zs = NNE_MAX((int64_t)0, z0 - zback);
+            const int64_t a = s0 * zs, b = NNE_MIN(Din, s0 * (z1 - 1) - p0 + k0);
+            NNE_ASSERT(b - a <= gmax);
+            nne_conv3d_part parts[2];
+            int np = 0;
+            int64_t ch = 0; /* channels gathered into g so far */
+            if (up) {
+                const double tu = f->prof ? nne_profile_now() : 0.0;
+                const int64_t su = up->s[0], pa = a / su;
+                const int64_t pb = NNE_MIN(up->pin[0], (b + su - 1) / su);
+                const int64_t pplane = up->pin[1] * up->pin[2];
+                NNE_ASSERT(pb - pa <= pmax);
+                h_copy(f, 0, up->pbuf, (pb - pa) * pplane, (const uint16_t *)up->prev16 +
+                       pa * pplane, up->pin[0] * pplane, up->pc, (pb - pa) * pplane, NULL, NULL);
+                const int64_t pin[3] = {pb - pa, up->pin[1], up->pin[2]};
+                nne_convt3d_fwd(pool, kt, up->ubuf, up->pbuf, up->w, up->b, up->pc, up->c, pin,
+                                up->s);
+                const int64_t ucs = (pb - pa) * su * ihw;
+                if (wino) {
+                    parts[np++] = (nne_conv3d_part){.src = up->ubuf, .c = up->c, .cs = ucs,
+                                                    .z_base = pa * su, .nz = (pb - pa) * su};
+                } else {
+                    h_copy(f, 1, g, (b - a) * ihw, up->ubuf + (a - pa * su) * ihw, ucs, up->c,
+                           (b - a) * ihw, NULL, NULL);
+                    ch = up->c;
+                }
+                if (f->prof) t_up += nne_profile_now() - tu;
+            }
+            for (int i = up ? 1 : 0; i < n_in; i++) {
+                const int64_t icv = Din * ihw;
+                if (in[i].f32)
+                    h_copy(f, 1, g + ch * (b - a) * ihw, (b - a) * ihw,
+                           (const float *)in[i].p + a * ihw, icv, in[i].c, (b - a) * ihw, NULL,
+                           NULL);
+                else
+                    h_copy(f, 0, g + ch * (b - a) * ihw, (b - a) * ihw,
+                           (const uint16_t *)in[i].p + a * ihw, icv, in[i].c, (b - a) * ihw,
+                           NULL, NULL);
+                ch += in[i].c;
+            }
+            float *rk = r[k % 2];
+            if (wino) {
+                parts[np++] = (nne_conv3d_part){.src = g, .c = ch, .cs = (b - a) * ihw,
+                                                .z_base = a, .nz = b - a};
+                nne_conv3d_run_z(pool, kt, rk, parts, np, pw, d, f->ctx->ws, z0, z1);
+                roff[k % 2] = 0;
+                rcs[k % 2] = (z1 - z0) * ohw;
+            } else {
+                nne_conv3d_desc sd;
+                const int64_t sin[3] = {b - a, d->in[1], d->in[2]};
+                nne_conv3d_desc_init(&sd, d->c_in, d->c_out, sin, d->k, d->stride);
+                NNE_ASSERT(sd.out[0] <= rmax && z1 - zs <= sd.out[0]);
+                nne_conv3d_run(pool, kt, rk, g, pw, &sd, f->ctx->ws);
+                roff[k % 2] = (z0 - zs) * ohw;
+                rcs[k % 2] = sd.out[0] * ohw;
+            }
+        }
+        if (k > 0) { /* write back slab k - 1 */
+            const int k1 = (int)((k - 1) % 2);
+            const int64_t y0 = (k - 1) * nz, y1 = NNE_MIN(D, y0 + nz);
+            if (bw)
+                h_copy(f, 2, (uint16_t *)out + y0 * ohw, D * ohw, r[k1] + roff[k1], rcs[k1],
+                       d->c_out, (y1 - y0) * ohw, sum, sq);
+            else
+                h_copy(f, 1, (float *)out + y0 * ohw, D * ohw, r[k1] + roff[k1], rcs[k1],
+                       d->c_out, (y1 - y0) * ohw, NULL, NULL);
+        }
+    }
+    const double t1 = f->prof ? nne_profile_now() : 0.0;
+    if (bw) {
+        h_norm_job j = {.kt = kt, .x = out, .nvox = D * ohw, .c = d->c_out, .sum = sum,
+                        .sq = sq, .gamma = bw->g, .beta = bw->beta, .eps = f->a->norm_eps,
+                        .slope = f->a->leaky_slope};
+        nne_pool_run(pool, h_norm_task, &j);
+    }
+    if (f->prof) {
+        if (up) {
+            char name[32];
+            snprintf(name, sizeof name, "dec%d.up", level);
+            nne_profile_convt(f->prof, name, level, up->pc, up->c, up->pin, up->s, t_up);
+        }
+        prof_block(f, d, bw != NULL, t0 + t_up, t1);
+    }
+}
+
+static void run_f16(fwd *f, const float *input, const int64_t shape[3], float *logits) {
+    const nne_arch *a = f->a;
+    const nne_fold_w *w = f->w;
+    const int S = a->n_stages;
+    uint16_t *skip[NNE_MAX_STAGES] = {0};
+    size_t mark[NNE_MAX_STAGES] = {0};
+    int64_t lvl[NNE_MAX_STAGES][3];
+    h_part x = {.p = input, .f32 = 1, .c = a->n_in};
+    int64_t sh[3] = {shape[0], shape[1], shape[2]};
+    for (int s = 0; s < S; s++) {
+        const int64_t F = a->features[s];
+        nne_arch_stage_shape(a, s, shape, lvl[s]);
+        skip[s] = (uint16_t *)(void *)take_e(f, F, lvl[s], 2, s < S - 1 ? "skip (binary16)" :
+                                             "bottleneck output (binary16)", s);
+        mark[s] = nne_arena_mark(f->arena);
+        for (int j = 0; j < a->n_conv[s]; j++) {
+            const nne_block_w *bw = &w->enc[s][j];
+            nne_conv3d_desc d;
+            nne_conv3d_desc_init(&d, j ? F : x.c, F, j ? lvl[s] : sh, a->kernel[s],
+                                 j ? one3 : a->stride[s]);
+            const h_part in = j ? (h_part){.p = skip[s], .f32 = 0, .c = F} : x;
+            prof_at(f, "enc", s, j);
+            conv16(f, skip[s], &in, 1, NULL, &d, &bw->conv, bw, s);
+            nne_arena_pop(f->arena, mark[s]);
+        }
+        x = (h_part){.p = skip[s], .f32 = 0, .c = F};
+        memcpy(sh, lvl[s], sizeof sh);
+    }
+    const uint16_t *prev = skip[S - 1];
+    int64_t prev_c = a->features[S - 1];
+    for (int s = 0; s < S - 1; s++) {
+        const int L = S - 2 - s;
+        const int64_t F = a->features[L];
+        for (int j = 0; j < a->n_conv_dec[s]; j++) {
+            const nne_block_w *bw = &w->dec[s][j];
+            nne_conv3d_desc d;
+            nne_conv3d_desc_init(&d, j ? F : 2 * F, F, lvl[L], a->kernel[L], one3);
+            prof_at(f, "dec", L, j);
+            if (j == 0) {
+                upsample up = {.prev16 = prev, .pc = prev_c, .s = a->stride[L + 1],
+                               .w = w->tw[s], .b = w->tb[s], .c = F};
+                memcpy(up.pin, lvl[L + 1], sizeof up.pin);
+                const h_part in[2] = {{.c = F}, {.p = skip[L], .f32 = 0, .c = F}};
+                conv16(f, skip[L], in, 2, &up, &d, &bw->conv, bw, L);
+            } else {
+                const h_part in = {.p = skip[L], .f32 = 0, .c = F};
+                conv16(f, skip[L], &in, 1, NULL, &d, &bw->conv, bw, L);
+            }
+            nne_arena_pop(f->arena, mark[L]); /* frees deeper levels and the slabs */
+        }
+        prev = skip[L];
+        prev_c = F;
+    }
+    prof_at(f, "seg", 0, -1);
+    nne_conv3d_desc d;
+    nne_conv3d_desc_init(&d, prev_c, a->n_classes, lvl[0], one3, one3);
+    const h_part in = {.p = prev, .f32 = 0, .c = prev_c};
+    conv16(f, logits, &in, 1, NULL, &d, &w->seg, NULL, 0);
+}
+
 nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const float *input,
                              const int64_t shape[3], float *logits) {
     nne_clear_error(ctx);
@@ -619,7 +931,9 @@ nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const f
     /* Dry run: size the arena and the conv workspace. */
     nne_arena probe = {0};
     fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[fold], .arena = &probe, .dry = 1};
-    run(&f, input, shape, logits);
+    void (*const run_fn)(fwd *, const float *, const int64_t *, float *) =
+        ctx->precision == NNE_PREC_FP16 ? run_f16 : run;
+    run_fn(&f, input, shape, logits);
     size_t need = probe.peak;
     if (ctx->arena.size < need) {
         nne_arena_free(&ctx->arena);
@@ -640,7 +954,7 @@ nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const f
     f.dry = 0;
     f.prof = ctx->profile;
     if (f.prof) f.prof->n = 0;
-    run(&f, input, shape, logits);
+    run_fn(&f, input, shape, logits);
     ctx->peak_bytes = ctx->arena.peak + ctx->ws_size;
     return NNE_OK;
 }
@@ -658,7 +972,7 @@ nne_status nne_model_memplan(nne_ctx *ctx, const nne_model *m, const int64_t sha
     fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[0], .arena = &probe, .dry = 1, .plan = plan};
     static const float dummy_in[1];
     float dummy_out[1];
-    run(&f, dummy_in, shape, dummy_out);
+    (ctx->precision == NNE_PREC_FP16 ? run_f16 : run)(&f, dummy_in, shape, dummy_out);
     plan->arena_peak = probe.peak;
     plan->workspace = f.ws_need;
     plan->prepared = m->prep_bytes;

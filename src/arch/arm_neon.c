@@ -21,6 +21,7 @@
 
 #include "../common.h"
 #include "../cpu.h"
+#include "../half.h"
 #include "simd.h"
 
 /* 4 columns per step, weight duplicated; the scalar tail matches the reference loop. */
@@ -853,6 +854,24 @@ static double fma_peak_neon(int64_t iters, float *sink) {
 }
 
 /* NEON is architectural on AArch64: this table is always available there. */
+/* binary16 rows with the NEON conversions (FPCR rounding: nearest, ties to even), 4 at a
+ * time; the tail through half.c. */
+static void f16_to_f32_neon(float *restrict dst, const uint16_t *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(dst + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(src + i))));
+    for (; i < n; i++)
+        dst[i] = nne_f16_to_f32(src[i]);
+}
+
+static void f32_to_f16_neon(uint16_t *restrict dst, const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1_u16(dst + i, vreinterpret_u16_f16(vcvt_f16_f32(vld1q_f32(src + i))));
+    for (; i < n; i++)
+        dst[i] = nne_f32_to_f16(src[i]);
+}
+
 const nne_kernels nne_kernels_neon = {
     .name = "neon",
     .axpy_rows = axpy_rows_neon,
@@ -870,6 +889,8 @@ const nne_kernels nne_kernels_neon = {
     .wino4_in = wino4_in_neon,
     .wino4_out = wino4_out_neon,
     .fma_peak = fma_peak_neon,
+    .f16_to_f32 = f16_to_f32_neon,
+    .f32_to_f16 = f32_to_f16_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

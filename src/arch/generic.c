@@ -6,6 +6,7 @@
  * fast. The contracts of every kernel are documented on the table fields in src/cpu.h.
  */
 #include "../cpu.h"
+#include "../half.h"
 
 /* dst[i] += sum_k w[k] * src[k * src_stride + i]: one row at a time, k outermost. */
 static void axpy_rows_ref(float *restrict dst, const float *restrict src, int64_t src_stride,
@@ -311,6 +312,17 @@ static void wino4_out_ref(const nne_wino_out *a) {
     }
 }
 
+/* binary16 rows through the portable conversions of half.c. */
+static void f16_to_f32_ref(float *restrict dst, const uint16_t *restrict src, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = nne_f16_to_f32(src[i]);
+}
+
+static void f32_to_f16_ref(uint16_t *restrict dst, const float *restrict src, int64_t n) {
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = nne_f32_to_f16(src[i]);
+}
+
 /* The reference table: every field set, always compiled, the oracle of test_kernels.c. */
 /* Peak probe of the portable path: 8 independent chains x = x * m + a in plain C, written
  * out so they stay in registers (ISO C without -ffp-contract: one multiply and one add, 2
@@ -351,4 +363,6 @@ const nne_kernels nne_kernels_ref = {
     .wino4_in = wino4_in_ref,
     .wino4_out = wino4_out_ref,
     .fma_peak = fma_peak_ref,
+    .f16_to_f32 = f16_to_f32_ref,
+    .f32_to_f16 = f32_to_f16_ref,
 };
