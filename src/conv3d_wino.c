@@ -67,6 +67,8 @@ typedef struct wino_plan {
     int64_t m_ps, m_cs;    /* M strides per position and channel (floats)         */
     size_t v_bytes;        /* per thread: V [npos][icb][nt] (position stride padded) */
     size_t m_bytes;        /* per thread: M [npos][n_ocr * OCR][nt] (same)        */
+    size_t u_bytes;        /* per thread: one position's row block of binary16    */
+                           /* weights widened, [icb][OCR]                          */
 } wino_plan;
 
 /* A position stride of at least n floats spanning an odd number of 64-byte lines: the
@@ -104,6 +106,7 @@ static void plan_init(wino_plan *p, const nne_conv3d_desc *d, int m) {
     p->m_ps = odd_lines(p->n_ocr * NNE_WINO_OCR * p->nt);
     p->v_bytes = nne_align_up((size_t)(p->npos * p->v_ps) * sizeof(float));
     p->m_bytes = nne_align_up((size_t)(p->npos * p->m_ps) * sizeof(float));
+    p->u_bytes = nne_align_up((size_t)(p->icb * NNE_WINO_OCR) * sizeof(float));
 }
 
 /* Floats of the transformed weights (without the bias). */
@@ -125,7 +128,7 @@ size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth) {
     NNE_ASSERT(nth >= 1);
     wino_plan p;
     plan_init(&p, d, m);
-    return (size_t)nth * (p.v_bytes + p.m_bytes);
+    return (size_t)nth * (p.v_bytes + p.m_bytes + p.u_bytes);
 }
 
 /* ---- weight transform ------------------------------------------------------------------ */
@@ -214,6 +217,7 @@ typedef struct wino_job {
     int64_t oz0, oz1;            /* output planes computed    */
     int64_t tz0;                 /* first tile along d        */
     const float *u;              /* [npos][n_ocr][c_in][OCR]  */
+    const uint16_t *u16;         /* the same in binary16, or NULL */
     const float *bias;           /* [n_ocr * OCR]             */
     char *ws;                    /* per thread: V, then M     */
 } wino_job;
@@ -226,8 +230,9 @@ static void wino_task(void *arg, int ith, int nth) {
     const nne_conv3d_desc *d = j->d;
     const wino_plan *p = j->p;
     const int64_t ovol = (j->oz1 - j->oz0) * d->out[1] * d->out[2];
-    float *v = (float *)(void *)(j->ws + (size_t)ith * (p->v_bytes + p->m_bytes));
+    float *v = (float *)(void *)(j->ws + (size_t)ith * (p->v_bytes + p->m_bytes + p->u_bytes));
     float *m = (float *)(void *)((char *)v + p->v_bytes);
+    float *ub = (float *)(void *)((char *)m + p->m_bytes);
     void (*const wino_in)(const nne_wino_in *) = p->m == 2 ? j->kt->wino_in : j->kt->wino4_in;
     void (*const wino_out)(const nne_wino_out *) = p->m == 2 ? j->kt->wino_out : j->kt->wino4_out;
     const int64_t tm = p->m; /* tile extent along d and h */
@@ -283,11 +288,29 @@ static void wino_task(void *arg, int ith, int nth) {
                     wino_in(&wi);
                 }
             }
-            wg.u = j->u + ic0 * NNE_WINO_OCR;
             wg.c_in = nc;
             wg.nt = ng * NNE_WINO_GT;
             wg.accumulate = ic0 > 0;
-            j->kt->wino_gemm(&wg);
+            if (!j->u16) {
+                wg.u = j->u + ic0 * NNE_WINO_OCR;
+                j->kt->wino_gemm(&wg);
+                continue;
+            }
+            /* binary16 weights: widen one position's row block at a time, then the same
+             * product for that position and block alone */
+            nne_wino_gemm g1 = wg;
+            g1.npos = 1;
+            g1.nb = 1;
+            g1.u = ub;
+            for (int64_t pp = 0; pp < p->npos; pp++) {
+                for (int64_t b = 0; b < p->n_ocr; b++) {
+                    j->kt->f16_to_f32(ub, j->u16 + pp * wg.u_ps + b * wg.u_bs +
+                                              ic0 * NNE_WINO_OCR, nc * NNE_WINO_OCR);
+                    g1.m = m + pp * p->m_ps + b * NNE_WINO_OCR * p->m_cs;
+                    g1.v = v + pp * p->v_ps;
+                    j->kt->wino_gemm(&g1);
+                }
+            }
         }
         for (int64_t c = 0; c < d->c_out; c++) {
             wo.dst = j->dst + c * ovol;
@@ -306,9 +329,9 @@ static void wino_task(void *arg, int ith, int nth) {
 
 void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                            const nne_conv3d_part *parts, int n_parts, const float *u,
-                           const float *bias_p, const nne_conv3d_desc *d, int m, void *ws,
-                           int64_t oz0, int64_t oz1) {
-    NNE_ASSERT(kt && dst && parts && u && bias_p && d && ws);
+                           const uint16_t *u16, const float *bias_p, const nne_conv3d_desc *d,
+                           int m, void *ws, int64_t oz0, int64_t oz1) {
+    NNE_ASSERT(kt && dst && parts && (u || u16) && bias_p && d && ws);
     NNE_ASSERT(n_parts == 1 || n_parts == 2);
     NNE_ASSERT(0 <= oz0 && oz0 < oz1 && oz1 <= d->out[0] && oz0 % m == 0);
     NNE_ASSERT(oz1 % m == 0 || oz1 == d->out[0]);
@@ -327,7 +350,8 @@ void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
     p.n_groups = p.ntz * p.nty * p.ngx;
     p.n_blocks = (p.n_groups + p.ng - 1) / p.ng;
     wino_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .parts = parts, .n_parts = n_parts,
-                  .oz0 = oz0, .oz1 = oz1, .tz0 = tz0, .u = u, .bias = bias_p, .ws = ws};
+                  .oz0 = oz0, .oz1 = oz1, .tz0 = tz0, .u = u, .u16 = u16, .bias = bias_p,
+                  .ws = ws};
     nne_pool_run(pool, wino_task, &j);
 }
 
@@ -338,7 +362,7 @@ void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, cons
     const nne_conv3d_part whole = {.src = src, .c = d->c_in,
                                    .cs = d->in[0] * d->in[1] * d->in[2], .z_base = 0,
                                    .nz = d->in[0]};
-    nne_conv3d_wino_run_z(pool, kt, dst, &whole, 1, u, bias_p, d, m, ws, 0, d->out[0]);
+    nne_conv3d_wino_run_z(pool, kt, dst, &whole, 1, u, NULL, bias_p, d, m, ws, 0, d->out[0]);
 }
 
 void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
@@ -346,6 +370,6 @@ void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                       const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1) {
     NNE_ASSERT(pw && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4));
     NNE_ASSERT(pw->c_in == d->c_in && pw->c_out == d->c_out);
-    nne_conv3d_wino_run_z(pool, kt, dst, parts, n_parts, pw->packed, pw->bias, d,
+    nne_conv3d_wino_run_z(pool, kt, dst, parts, n_parts, pw->packed, pw->packed16, pw->bias, d,
                           pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws, oz0, oz1);
 }

@@ -46,6 +46,7 @@
 
 #include "alloc.h"
 #include "ctx.h"
+#include "half.h"
 #include "json.h"
 #include "onnx.h"
 #include "ops.h"
@@ -88,10 +89,40 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
     }
 }
 
+/* FP16 weight storage: the prepared layout of `algo` with the packed weights in binary16 and
+ * the (padded) bias in float32. Bytes of one layer, NNE_ALIGN aligned parts. */
+static size_t f16_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
+    const size_t pb = nne_conv3d_prep_bytes(d, algo); /* float32 packed + bias */
+    const size_t bias = nne_align_up((size_t)(d->c_out + 64) * sizeof(float));
+    return nne_align_up(pb / 2) + bias;
+}
+
+/* Prepares one layer in float32 into `scratch`, then stores it in binary16 (bias float32)
+ * at `mem`. Returns the bytes used (at most f16_bytes). */
+static size_t prep_f16(nne_pool *pool, nne_conv3d_w *pw, const nne_conv3d_desc *d,
+                       nne_conv3d_algo algo, const float *w, const float *bias, void *scratch,
+                       unsigned char *mem) {
+    nne_conv3d_prep(pool, pw, d, algo, w, bias, scratch);
+    const int64_t n_packed = pw->bias - pw->packed; /* the bias follows the packed weights */
+    const int64_t n_bias = (int64_t)(nne_conv3d_prep_bytes(d, algo) / sizeof(float)) - n_packed;
+    NNE_ASSERT(n_packed > 0 && n_bias >= d->c_out && n_bias <= d->c_out + 64);
+    uint16_t *h = (uint16_t *)(void *)mem;
+    for (int64_t i = 0; i < n_packed; i++)
+        h[i] = nne_f32_to_f16(pw->packed[i]);
+    const size_t hb = nne_align_up((size_t)n_packed * sizeof(uint16_t));
+    float *b = (float *)(void *)(mem + hb);
+    memcpy(b, pw->bias, (size_t)n_bias * sizeof(float));
+    pw->packed = NULL;
+    pw->packed16 = h;
+    pw->bias = b;
+    return hb + nne_align_up((size_t)n_bias * sizeof(float));
+}
+
 /* Walks every convolution of every fold in forward order with its geometry at the plans'
  * patch size. Without `mem` it only adds up the prepared bytes; with it, it prepares each
  * layer's weights into consecutive slices of `mem`. */
-static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
+static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int f16,
+                            void *scratch, size_t *scratch_bytes) {
     const nne_arch *a = &m->arch;
     const int S = a->n_stages;
     const int wino = ctx ? ctx->wino : 1;
@@ -123,6 +154,19 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem) {
                             : algo == NNE_CONV3D_WINO4  ? "winograd F(4x4x2)"
                             : algo == NNE_CONV3D_IM2COL ? "im2col + packed GEMM"
                                                         : "direct");
+                if (mem && f16) {
+                    off += prep_f16(pool, &b->conv, &d, algo, b->w, b->b, scratch, mem + off);
+                    nne_weights_release(m->file, b->w,
+                                        (size_t)(F * cin * d.k[0] * d.k[1] * d.k[2]) *
+                                            sizeof(float));
+                    continue;
+                }
+                if (f16) { /* sizing: binary16 packed weights, float32 bias */
+                    off += f16_bytes(&d, algo);
+                    const size_t pb = nne_conv3d_prep_bytes(&d, algo);
+                    if (pb > *scratch_bytes) *scratch_bytes = pb;
+                    continue;
+                }
                 if (mem) {
                     nne_conv3d_prep(pool, &b->conv, &d, algo, b->w, b->b, mem + off);
                     /* the forward reads only the prepared copy from now on */
@@ -218,14 +262,19 @@ nne_status nne_model_from_file(nne_ctx *ctx, nne_wfile *f, const char *label, nn
                       f->n_entries, np * m->n_folds);
         goto fail;
     }
-    m->prep_bytes = prepare_convs(ctx, m, NULL);
+    m->f16 = ctx && ctx->precision == NNE_PREC_FP16;
+    size_t scratch_bytes = 0;
+    m->prep_bytes = prepare_convs(ctx, m, NULL, m->f16, NULL, &scratch_bytes);
     m->prep = nne_malloc(m->prep_bytes);
-    if (!m->prep) {
+    void *scratch = m->f16 ? nne_malloc(scratch_bytes) : NULL;
+    if (!m->prep || (m->f16 && !scratch)) {
+        nne_free(scratch);
         st = nne_fail(ctx, NNE_ERR_NOMEM, "%s: cannot allocate %zu bytes of prepared weights",
-                      label, m->prep_bytes);
+                      label, m->prep_bytes + scratch_bytes);
         goto fail;
     }
-    prepare_convs(ctx, m, m->prep);
+    m->prep_bytes = prepare_convs(ctx, m, m->prep, m->f16, scratch, NULL);
+    nne_free(scratch);
     free(specs);
     cJSON_Delete(config);
     *out = m;
@@ -715,6 +764,52 @@ static int64_t h_slab_planes(const nne_conv3d_desc *d) {
     return NNE_MIN(n, (d->out[0] + 3) / 4 * 4);
 }
 
+/* Output channels per block of a packed (im2col or direct) layout, and floats per block. */
+static int64_t packed_rows(const nne_conv3d_w *pw) {
+    return pw->algo == NNE_CONV3D_IM2COL ? NNE_WINO_OCR : NNE_CONV_OCB;
+}
+static int64_t packed_block_floats(const nne_conv3d_w *pw) {
+    return pw->c_in * pw->k[0] * pw->k[1] * pw->k[2] * packed_rows(pw);
+}
+
+/* Widened-weight chunk: whole blocks, about H_JIT_BYTES, at least one block. */
+#define H_JIT_BYTES ((int64_t)2 << 20)
+static int64_t jit_chunk_floats(const nne_conv3d_w *pw) {
+    const int64_t bf = packed_block_floats(pw);
+    const int64_t nb = (pw->c_out + packed_rows(pw) - 1) / packed_rows(pw);
+    const int64_t per = NNE_MAX((int64_t)1, H_JIT_BYTES / (int64_t)sizeof(float) / bf);
+    return NNE_MIN(per, nb) * bf;
+}
+
+/* nne_conv3d_run for binary16 im2col / direct weights: the packed layouts hold blocks of
+ * output channels one after the other ([c_out / R][...][R]), so a chunk of blocks is the
+ * prepared weights of a convolution with fewer output channels; each chunk is widened into
+ * `jit` and run into its output channels. Same sums per output as the float32 weights would
+ * give with the widened values. */
+static void run_widened(fwd *f, float *dst, const float *src, const nne_conv3d_w *pw,
+                        const nne_conv3d_desc *d, float *jit, int64_t jit_floats) {
+    const int64_t R = packed_rows(pw), bf = packed_block_floats(pw);
+    const int64_t nb = (pw->c_out + R - 1) / R, per = jit_floats / bf;
+    /* the stored size matches the assumed layout (the bias follows the packed blocks) */
+    const ptrdiff_t stored = (const char *)(const void *)pw->bias -
+                             (const char *)(const void *)pw->packed16;
+    NNE_ASSERT(per >= 1 && stored >= nb * bf * 2 && stored < nb * bf * 2 + NNE_ALIGN);
+    const int64_t ovol = d->out[0] * d->out[1] * d->out[2];
+    for (int64_t b0 = 0; b0 < nb; b0 += per) {
+        const int64_t n = NNE_MIN(per, nb - b0), oc0 = b0 * R;
+        h_copy(f, 0, jit, 0, pw->packed16 + b0 * bf, 0, 1, n * bf, NULL, NULL);
+        nne_conv3d_w cw = *pw;
+        cw.packed = jit;
+        cw.packed16 = NULL;
+        cw.c_out = NNE_MIN(pw->c_out - oc0, n * R);
+        cw.bias = pw->bias + oc0;
+        nne_conv3d_desc cd;
+        nne_conv3d_desc_init(&cd, d->c_in, cw.c_out, d->in, d->k, d->stride);
+        nne_conv3d_run(f->ctx->pool, f->ctx->kernels, dst + oc0 * ovol, src, &cw, &cd,
+                       f->ctx->ws);
+    }
+}
+
 /* Convolution `pw` of geometry `d` over the input parts `in` (channels in order; when `up`
  * is not NULL it replaces part 0, made per slab) into `out`: binary16 [c_out][out] with the
  * instance norm applied (gamma/beta of `bw`) when `bw` is not NULL, else float32 (the seg
@@ -754,6 +849,10 @@ static void conv16(fwd *f, void *out, const h_part *in, int n_in, upsample *up,
         up->pbuf = take(f, up->pc, psh, "slab input planes (float32)", level + 1);
         up->ubuf = take(f, up->c, ush, "slab upsampled planes (float32)", level);
     }
+    /* binary16 weights of other algorithms are widened a chunk of output channels at a time */
+    const int64_t jit_floats = (!wino && pw->packed16) ? jit_chunk_floats(pw) : 0;
+    const int64_t jit_sh[3] = {1, 1, jit_floats};
+    float *jit = jit_floats ? take(f, 1, jit_sh, "widened weights (float32)", level) : NULL;
     const int64_t stat_sh[3] = {1, 1, 2 * d->c_out};
     double *stats = bw ? (double *)(void *)take(f, 2, stat_sh, "norm statistics", level) : NULL;
     if (f->dry) return;
@@ -818,7 +917,10 @@ static void conv16(fwd *f, void *out, const h_part *in, int n_in, upsample *up,
                 const int64_t sin[3] = {b - a, d->in[1], d->in[2]};
                 nne_conv3d_desc_init(&sd, d->c_in, d->c_out, sin, d->k, d->stride);
                 NNE_ASSERT(sd.out[0] <= rmax && z1 - zs <= sd.out[0]);
-                nne_conv3d_run(pool, kt, rk, g, pw, &sd, f->ctx->ws);
+                if (pw->packed16)
+                    run_widened(f, rk, g, pw, &sd, jit, jit_floats);
+                else
+                    nne_conv3d_run(pool, kt, rk, g, pw, &sd, f->ctx->ws);
                 roff[k % 2] = (z0 - zs) * ohw;
                 rcs[k % 2] = sd.out[0] * ohw;
             }
@@ -932,7 +1034,7 @@ nne_status nne_model_forward(nne_ctx *ctx, const nne_model *m, int fold, const f
     nne_arena probe = {0};
     fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[fold], .arena = &probe, .dry = 1};
     void (*const run_fn)(fwd *, const float *, const int64_t *, float *) =
-        ctx->precision == NNE_PREC_FP16 ? run_f16 : run;
+        m->f16 ? run_f16 : run;
     run_fn(&f, input, shape, logits);
     size_t need = probe.peak;
     if (ctx->arena.size < need) {
@@ -972,7 +1074,7 @@ nne_status nne_model_memplan(nne_ctx *ctx, const nne_model *m, const int64_t sha
     fwd f = {.ctx = ctx, .a = &m->arch, .w = &m->folds[0], .arena = &probe, .dry = 1, .plan = plan};
     static const float dummy_in[1];
     float dummy_out[1];
-    (ctx->precision == NNE_PREC_FP16 ? run_f16 : run)(&f, dummy_in, shape, dummy_out);
+    (m->f16 ? run_f16 : run)(&f, dummy_in, shape, dummy_out);
     plan->arena_peak = probe.peak;
     plan->workspace = f.ws_need;
     plan->prepared = m->prep_bytes;

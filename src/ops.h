@@ -55,6 +55,10 @@ typedef struct nne_conv3d_w {
                        /* WINO4: the same with 144 positions (G4 x G4 x G) g                */
                        /* IM2COL: [c_out / OCR][c_in * kd * kh * kw][NNE_WINO_OCR]           */
                        /* (channel counts rounded up, padding zero)                           */
+    const uint16_t *packed16; /* the same in IEEE binary16 instead (FP16 weight storage, set by */
+                              /* the model loader; then `packed` is NULL). nne_conv3d_run_z    */
+                              /* widens WINO/WINO4 weights on the fly; the other algorithms    */
+                              /* are widened by the caller (src/model.c)                       */
 } nne_conv3d_w;
 
 /* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for
@@ -140,8 +144,8 @@ void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, cons
                          void *ws);
 void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                            const nne_conv3d_part *parts, int n_parts, const float *u,
-                           const float *bias_p, const nne_conv3d_desc *d, int m, void *ws,
-                           int64_t oz0, int64_t oz1);
+                           const uint16_t *u16, const float *bias_p, const nne_conv3d_desc *d,
+                           int m, void *ws, int64_t oz0, int64_t oz1);
 
 /* Transposed convolution with kernel == stride, padding 0, PyTorch weight layout
  * w [c_in, c_out, s0, s1, s2]: dst [c_out, in*stride] from src [c_in, in], plus bias [c_out]

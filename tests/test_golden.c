@@ -155,6 +155,47 @@ static void run_case(const golden_case *gc, const char *tmpdir) {
                 }
             }
         }
+        /* FP16 storage (activations and prepared weights in binary16, arithmetic float32):
+         * close to PyTorch's float64 logits, every algorithm, bitwise equal for 1-3 threads */
+        static const char *const convs16[] = {"auto", "direct", "winograd2", "winograd4"};
+        for (int c = 0; c < (int)NNE_ARRAY_LEN(convs16); c++) {
+            for (int t = 0; t < ntab; t++) {
+                for (int nth = 1; nth <= 3; nth++) {
+                    cp.n_threads = nth;
+                    cp.isa = tabs[t]->name;
+                    cp.conv = convs16[c];
+                    cp.precision = "fp16";
+                    nne_ctx_init(&cp, &ctx);
+                    cp.precision = NULL;
+                    nne_model *m = NULL;
+                    st = nne_model_load(ctx, model_path, &m);
+                    TEST_CHECK(st == NNE_OK, "fp16 load: %s", nne_ctx_last_error(ctx));
+                    if (st == NNE_OK) {
+                        st = nne_model_forward(ctx, m, fold, in, shape, out);
+                        TEST_CHECK(st == NNE_OK, "fp16 forward: %s", nne_ctx_last_error(ctx));
+                    }
+                    nne_model_free(m);
+                    nne_ctx_free(ctx);
+                    if (st != NNE_OK) continue;
+                    if (nth > 1) {
+                        TEST_CHECK(!memcmp(ref_out, out, sizeof *out * (size_t)(K * vox)),
+                                   "%s fold %d %s fp16 %s: %d threads not bitwise equal to 1",
+                                   gc->topo, fold, tabs[t]->name, convs16[c], nth);
+                        continue;
+                    }
+                    double maxd = 0.0;
+                    for (int64_t i = 0; i < K * vox; i++)
+                        maxd = fmax(maxd, fabs((double)out[i] - (double)want[i]));
+                    printf("%s %s fold %d isa %s fp16 conv %s: max |dlogit| %.3g (%.2g x range)\n",
+                           gc->topo, gc->ckpt, fold, tabs[t]->name, convs16[c], maxd,
+                           maxd / (double)(hi - lo));
+                    TEST_CHECK(maxd <= 2e-2 * (double)(hi - lo),
+                               "%s fold %d %s fp16 %s: max |dlogit| %.3g > 2e-2 x range",
+                               gc->topo, fold, tabs[t]->name, convs16[c], maxd);
+                    memcpy(ref_out, out, sizeof *out * (size_t)(K * vox));
+                }
+            }
+        }
         free(want);
     }
     free(in);
