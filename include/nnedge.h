@@ -155,6 +155,9 @@ NNE_API int nne_ctx_n_threads(const nne_ctx *ctx);
 /* Name of the kernel variant in use ("ref", "avx2", "neon"); static storage. */
 NNE_API const char *nne_ctx_isa(const nne_ctx *ctx);
 
+/* The storage precision of models loaded with this context: "fp32" or "fp16". */
+NNE_API const char *nne_ctx_precision(const nne_ctx *ctx);
+
 /* ============================================================================================== */
 /* Model                                                                                           */
 /* ============================================================================================== */

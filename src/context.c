@@ -88,4 +88,8 @@ int nne_ctx_n_threads(const nne_ctx *ctx) { return nne_pool_n_threads(ctx->pool)
 
 const char *nne_ctx_isa(const nne_ctx *ctx) { return ctx->kernels->name; }
 
+const char *nne_ctx_precision(const nne_ctx *ctx) {
+    return ctx->precision == NNE_PREC_FP16 ? "fp16" : "fp32";
+}
+
 size_t nne_ctx_peak_bytes(const nne_ctx *ctx) { return ctx->peak_bytes; }

@@ -184,6 +184,7 @@ static void print_layers_json(const layer_sum *ls, double peak) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *patch_s = NULL, *isa = NULL, *input = NULL, *logits_path = NULL;
+    const char *precision = NULL;
     int threads = 0, repeat = 3, warmup = 1, fold = 0, json = 0, want_help = 0;
     int per_layer = 0, sync = 0;
     const cli_opt opts[] = {
@@ -194,6 +195,8 @@ int cmd_bench(int argc, char **argv) {
         {"--warmup", NULL, CLI_INT, &warmup, "untimed passes first (default 1)"},
         {"--fold", NULL, CLI_INT, &fold, "fold index (default 0)"},
         {"--isa", NULL, CLI_STR, &isa, "kernel variant: auto, ref, avx2, neon"},
+        {"--precision", NULL, CLI_STR, &precision,
+         "fp32 (default) or fp16: activations and weights stored in binary16"},
         {"--per-layer", NULL, CLI_FLAG, &per_layer,
          "time every op (table on stderr, \"layers\"/\"levels\" in the JSON)"},
         {"--input", "-i", CLI_STR, &input,
@@ -218,6 +221,7 @@ int cmd_bench(int argc, char **argv) {
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = threads;
     cp.isa = isa;
+    cp.precision = precision;
     nne_ctx *ctx = NULL;
     nne_status st = nne_ctx_init(&cp, &ctx);
     if (st != NNE_OK) return cli_fail("bench", NULL, st);
@@ -317,11 +321,13 @@ int cmd_bench(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"tool\": \"nnedge bench\", \"nnedge_version\": \"%s\", \"model\": \"%s\", "
-           "\"cpu\": \"%s\", \"isa\": \"%s\", \"threads\": %d, \"fold\": %d, "
+           "\"cpu\": \"%s\", \"isa\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+           "\"fold\": %d, "
            "\"patch\": [%lld, %lld, %lld], \"input\": \"%s\", \"repeat\": %d, \"warmup\": %d, "
            "\"forward_s_median\": %.4f, \"forward_s_min\": %.4f, \"forward_s_max\": %.4f, "
            "\"forward_s_mean\": %.4f, \"forward_s\": [",
-           nne_version(), model, nne_cpu_describe(), nne_ctx_isa(ctx), nne_ctx_n_threads(ctx),
+           nne_version(), model, nne_cpu_describe(), nne_ctx_isa(ctx), nne_ctx_precision(ctx),
+           nne_ctx_n_threads(ctx),
            fold, (long long)patch[0], (long long)patch[1], (long long)patch[2],
            input ? input : "N(0,1) seed 1", repeat, warmup, med, sorted[0], sorted[repeat - 1],
            sum / repeat);

@@ -24,13 +24,14 @@ static void print_kv_object(const char *title, const cJSON *obj) {
 
 int cmd_info(int argc, char **argv) {
     int want_help = 0, json = 0, memory = 0, threads = 0;
-    const char *patch_s = NULL;
+    const char *patch_s = NULL, *precision = NULL;
     const cli_opt opts[] = {
         {"--json", NULL, CLI_FLAG, &json, "print the model's JSON header instead"},
         {"--memory", NULL, CLI_FLAG, &memory,
          "print the forward pass's activation memory plan and peak bytes"},
         {"--patch", NULL, CLI_STR, &patch_s, "D,H,W for --memory (default: the plans' patch)"},
         {"--threads", "-t", CLI_INT, &threads, "threads the workspace is sized for (default all)"},
+        {"--precision", NULL, CLI_STR, &precision, "fp32 (default) or fp16, for --memory"},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -42,6 +43,7 @@ int cmd_info(int argc, char **argv) {
     }
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = memory ? threads : 1;
+    cp.precision = precision;
     nne_ctx *ctx = NULL;
     nne_status st = nne_ctx_init(&cp, &ctx);
     if (st != NNE_OK) return cli_fail("info", NULL, st);
