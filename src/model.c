@@ -89,6 +89,22 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
     }
 }
 
+/* The algorithm of one layer: nne_conv3d_algo_pick, except that with the default choice
+ * (wino 1) a Winograd layer whose F(4x4x2) weights stay within WINO4_MAX_BYTES takes F(4x4x2):
+ * those are the thin, large top levels, where most of the time goes, and F(4x4x2) does them
+ * with 2.25x fewer products than F(2x2x2) for a few MiB of weights (docs/CONVOLUTION.md). */
+#ifndef WINO4_MAX_BYTES
+#define WINO4_MAX_BYTES ((size_t)8 << 20)
+#endif
+static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino) {
+    const nne_conv3d_algo algo = nne_conv3d_algo_pick(d, wino);
+    if (wino == 1 && algo == NNE_CONV3D_WINO &&
+        nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES &&
+        !getenv("NNE_NO_WINO4"))
+        return NNE_CONV3D_WINO4;
+    return algo;
+}
+
 /* FP16 weight storage: the prepared layout of `algo` with the packed weights in binary16 and
  * the (padded) bias in float32. Bytes of one layer, NNE_ALIGN aligned parts. */
 static size_t f16_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
@@ -146,7 +162,7 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                 nne_conv3d_desc d;
                 nne_conv3d_desc_init(&d, cin, F, in, a->kernel[L],
                                      (enc && j == 0) ? a->stride[s] : one);
-                const nne_conv3d_algo algo = nne_conv3d_algo_pick(&d, wino);
+                const nne_conv3d_algo algo = layer_algo(&d, wino);
                 if (mem && fo == 0)
                     nne_log(NNE_LOG_LEVEL_DEBUG, "%s stage %d conv %d: %lld -> %lld, %s", enc ?
                             "encoder" : "decoder", s, j, (long long)cin, (long long)F,
@@ -754,11 +770,16 @@ static void h_norm_task(void *arg, int ith, int nth) {
 /* Output planes per slab of a slab convolution: a multiple of 4 keeping the float32 output
  * slab within STREAM_SLAB_BYTES and the gathered input within twice that, at least 4, at
  * most the depth rounded up to 4 (one slab for small volumes). */
-static int64_t h_slab_planes(const nne_conv3d_desc *d) {
+static int64_t h_slab_planes(const nne_conv3d_desc *d, int wino) {
     const size_t oplane = (size_t)(d->c_out * d->out[1] * d->out[2]) * sizeof(float);
     const size_t iplane = (size_t)(d->c_in * d->in[1] * d->in[2]) * sizeof(float) *
                           (size_t)d->stride[0];
-    int64_t n = (int64_t)NNE_MIN(STREAM_SLAB_BYTES / oplane, 2 * STREAM_SLAB_BYTES / iplane);
+    /* other algorithms recompute the outputs next to a cut: the first layer (a few input
+     * channels, cheap to gather, two of every four output planes recomputed at 4) takes
+     * larger slabs; its outputs are made before the peak of the plan */
+    const size_t budget = (!wino && 4 * iplane <= oplane) ? 4 * STREAM_SLAB_BYTES
+                                                          : STREAM_SLAB_BYTES;
+    int64_t n = (int64_t)NNE_MIN(budget / oplane, 2 * budget / iplane);
     n = n / 4 * 4;
     if (n < 4) n = 4;
     return NNE_MIN(n, (d->out[0] + 3) / 4 * 4);
@@ -820,7 +841,7 @@ static void conv16(fwd *f, void *out, const h_part *in, int n_in, upsample *up,
     nne_pool *pool = f->ctx->pool;
     const nne_kernels *kt = f->ctx->kernels;
     const int wino = pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4;
-    const int64_t nz = h_slab_planes(d);
+    const int64_t nz = h_slab_planes(d, wino);
     const int64_t k0 = d->k[0], s0 = d->stride[0], p0 = d->pad[0];
     const int64_t zback = (p0 + s0 - 1) / s0; /* output planes a slab starts early by */
     const int64_t ihw = d->in[1] * d->in[2], ohw = d->out[1] * d->out[2];
