@@ -133,6 +133,24 @@ typedef struct nne_conv3d_row {
                        /* previous call summed the preceding input channels)            */
 } nne_conv3d_row;
 
+/* INT8 convolution GEMM (src/conv3d_q8.c): int32 results
+ *   c[(b * OCR + r) * c_rs + t] = sum_{p < kp, e < 2} w[((b * kp + p) * OCR + r) * 2 + e]
+ *                                                    * x[(p * nt + t) * 2 + e]
+ * for blocks b < nb, r < NNE_Q8_OCR and columns t < nt (a multiple of NNE_Q8_NTM). Weights are
+ * int8 values (-127..127), inputs centred activations (q - zp, -255..255), both held as int16
+ * and paired along k, so one 32-bit lane of a 16-bit multiply-add (AVX2 vpmaddwd) takes the two
+ * products of one pair; |sum| < kp * 2 * 127 * 255 < 2^31 for kp < 33000 (3x3x3 x 640 input
+ * channels is 8640 pairs), so the int32 sums never overflow and every variant is exact. */
+#define NNE_Q8_OCR 4
+#define NNE_Q8_NTM 8
+typedef struct nne_q8_gemm {
+    int32_t *c;        /* [nb * OCR][c_rs] results                                          */
+    int64_t c_rs;      /* row stride of c (>= nt)                                           */
+    const int16_t *w;  /* packed [nb][kp][OCR][2] weights                                   */
+    const int16_t *x;  /* [kp][nt][2] gathered input pairs                                  */
+    int64_t nb, kp, nt;
+} nne_q8_gemm;
+
 typedef struct nne_kernels {
     const char *name; /* "ref", "avx2", "neon" */
 
@@ -197,6 +215,20 @@ typedef struct nne_kernels {
      * chain is written back to *sink. Returns the FLOPs performed (2 per multiply-add and
      * lane). nnedge bench divides the network's GFLOP/s by what this reaches (src/profile.c). */
     double (*fma_peak)(int64_t iters, float *sink);
+
+    /* ---- INT8 convolution (src/conv3d_q8.c; layouts at nne_q8_gemm) ---- */
+    /* Activation quantization: dst[i] = clamp(rint(src[i] * inv_scale), -zp, 255 - zp) + zp
+     * for i < n, the clamp applied in float before rounding (round half to even), so every
+     * variant gives the same bytes; NaN maps to 0. */
+    void (*q8_quantize)(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                        float inv_scale, int32_t zp);
+    /* Two gathered rows as centred int16 pairs: dst[2 i] = a[i] - zp, dst[2 i + 1] = b[i] - zp
+     * for i < n. */
+    void (*q8_pairs)(int16_t *restrict dst, const uint8_t *restrict a, const uint8_t *restrict b,
+                     int64_t n, int32_t zp);
+    /* The integer product of packed weights and gathered pairs (see nne_q8_gemm). Exact: every
+     * variant returns the same int32 values. */
+    void (*q8_gemm)(const struct nne_q8_gemm *a);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

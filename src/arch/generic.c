@@ -5,6 +5,8 @@
  * C, no intrinsics; summation order is the natural loop order, written to be read, not to be
  * fast. The contracts of every kernel are documented on the table fields in src/cpu.h.
  */
+#include <math.h>
+
 #include "../cpu.h"
 
 /* dst[i] += sum_k w[k] * src[k * src_stride + i]: one row at a time, k outermost. */
@@ -311,6 +313,47 @@ static void wino4_out_ref(const nne_wino_out *a) {
     }
 }
 
+/* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------ */
+
+/* Scale, clamp in float (NaN fails both comparisons and lands on the lower bound), round half
+ * to even with rintf in the default rounding mode, shift by the zero point. */
+static void q8_quantize_ref(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                            float inv_scale, int32_t zp) {
+    const float lo = (float)-zp, hi = (float)(255 - zp);
+    for (int64_t i = 0; i < n; i++) {
+        float v = src[i] * inv_scale;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        dst[i] = (uint8_t)((int32_t)rintf(v) + zp);
+    }
+}
+
+static void q8_pairs_ref(int16_t *restrict dst, const uint8_t *restrict a,
+                         const uint8_t *restrict b, int64_t n, int32_t zp) {
+    for (int64_t i = 0; i < n; i++) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+}
+
+/* Every result separately, in int32 (exact: see nne_q8_gemm for the bound). */
+static void q8_gemm_ref(const nne_q8_gemm *a) {
+    for (int64_t b = 0; b < a->nb; b++) {
+        for (int r = 0; r < NNE_Q8_OCR; r++) {
+            int32_t *c = a->c + (b * NNE_Q8_OCR + r) * a->c_rs;
+            for (int64_t t = 0; t < a->nt; t++) {
+                int32_t acc = 0;
+                for (int64_t p = 0; p < a->kp; p++) {
+                    const int16_t *w = a->w + ((b * a->kp + p) * NNE_Q8_OCR + r) * 2;
+                    const int16_t *x = a->x + (p * a->nt + t) * 2;
+                    acc += (int32_t)w[0] * x[0] + (int32_t)w[1] * x[1];
+                }
+                c[t] = acc;
+            }
+        }
+    }
+}
+
 /* The reference table: every field set, always compiled, the oracle of test_kernels.c. */
 /* Peak probe of the portable path: 8 independent chains x = x * m + a in plain C, written
  * out so they stay in registers (ISO C without -ffp-contract: one multiply and one add, 2
@@ -351,4 +394,8 @@ const nne_kernels nne_kernels_ref = {
     .wino4_in = wino4_in_ref,
     .wino4_out = wino4_out_ref,
     .fma_peak = fma_peak_ref,
+    /* INT8 convolution */
+    .q8_quantize = q8_quantize_ref,
+    .q8_pairs = q8_pairs_ref,
+    .q8_gemm = q8_gemm_ref,
 };

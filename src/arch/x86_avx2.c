@@ -994,6 +994,109 @@ static double fma_peak_avx2(int64_t iters, float *sink) {
     return 2.0 * 12 * 8 * (double)iters;
 }
 
+/* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------
+ *
+ * DESIGN (q8_gemm). Zen 3 has no VNNI, so the products come from vpmaddwd (_mm256_madd_epi16):
+ * 16-bit x 16-bit products, adjacent pairs summed into 32-bit lanes, exact for every input
+ * (|a b + c d| <= 2 * 32768^2 fits int32; our operands are far smaller). vpmaddubsw (u8 x s8)
+ * would take 32 products per instruction, but it sums pairs into int16 with saturation:
+ * 255 * 127 * 2 = 64770 overflows, so it is exact only with 7-bit activations (half the
+ * resolution), and its int16 pairs need a second vpmaddwd against ones to widen, so it issues
+ * the same two multiply-pipe instructions per 32 products as vpmaddwd + vpaddd. The operands
+ * are therefore int16 (gathered once per block by q8_pairs, reused by every output block).
+ * Lanes are output columns: a register tile holds 4 output channels (the 32-bit weight pair
+ * broadcast) x 24 columns (three vectors of 8 column pairs); per k pair 3 loads and 4
+ * broadcasts feed 12 vpmaddwd + 12 vpaddd. Integer sums are exact, so any order gives the
+ * `_ref` values. */
+
+/* 32 floats per step: scale, clamp (max/min return the second operand for NaN, as the
+ * reference's comparisons do), round to even (cvtps uses MXCSR's default rounding), pack with
+ * saturation (values are already in range) and undo the per-lane order of the packs. */
+static void q8_quantize_avx2(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                             float inv_scale, int32_t zp) {
+    const __m256 s = _mm256_set1_ps(inv_scale);
+    const __m256 lo = _mm256_set1_ps((float)-zp), hi = _mm256_set1_ps((float)(255 - zp));
+    const __m256i z = _mm256_set1_epi32(zp), perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i q[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(src + i + 8 * j), s);
+            v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            q[j] = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
+        }
+        const __m256i a = _mm256_packs_epi32(q[0], q[1]), b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), perm);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), u);
+    }
+    const float lof = (float)-zp, hif = (float)(255 - zp);
+    for (; i < n; i++) {
+        float v = src[i] * inv_scale;
+        v = v > lof ? v : lof;
+        v = v < hif ? v : hif;
+        dst[i] = (uint8_t)((int32_t)rintf(v) + zp);
+    }
+}
+
+/* 16 columns per step: byte interleave, zero-extend to 16 bits, subtract the zero point. */
+static void q8_pairs_avx2(int16_t *restrict dst, const uint8_t *restrict a,
+                          const uint8_t *restrict b, int64_t n, int32_t zp) {
+    const __m256i z = _mm256_set1_epi16((short)zp);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
+        const __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+        const __m256i l = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(va, vb)), z);
+        const __m256i h = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(va, vb)), z);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 2 * i), l);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 2 * i + 16), h);
+    }
+    for (; i < n; i++) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+}
+
+/* One register tile: output block b (4 channels) x nv vectors of 8 columns from column t. */
+static inline __attribute__((always_inline)) void q8_tile_avx2(const nne_q8_gemm *a, int64_t b,
+                                                                int64_t t, int nv) {
+    __m256i c[NNE_Q8_OCR][3];
+    for (int r = 0; r < NNE_Q8_OCR; r++)
+        for (int q = 0; q < nv; q++) c[r][q] = _mm256_setzero_si256();
+    const int16_t *w = a->w + b * a->kp * NNE_Q8_OCR * 2; /* [kp][OCR][2] */
+    const int16_t *x = a->x + t * 2;                       /* [kp][nt][2] at column t */
+    for (int64_t p = 0; p < a->kp; p++) {
+        __m256i xv[3];
+        for (int q = 0; q < nv; q++)
+            xv[q] = _mm256_loadu_si256((const __m256i *)(const void *)(x + 16 * q));
+        for (int r = 0; r < NNE_Q8_OCR; r++) {
+            int32_t wp;
+            memcpy(&wp, w + 2 * r, sizeof wp);
+            const __m256i wr = _mm256_set1_epi32(wp);
+            for (int q = 0; q < nv; q++)
+                c[r][q] = _mm256_add_epi32(c[r][q], _mm256_madd_epi16(wr, xv[q]));
+        }
+        w += NNE_Q8_OCR * 2;
+        x += a->nt * 2;
+    }
+    for (int r = 0; r < NNE_Q8_OCR; r++) {
+        int32_t *o = a->c + (b * NNE_Q8_OCR + r) * a->c_rs + t;
+        for (int q = 0; q < nv; q++) _mm256_storeu_si256((__m256i *)(void *)(o + 8 * q), c[r][q]);
+    }
+}
+
+/* Column tiles of 24 outermost (the tile's input panel stays in cache across the output
+ * blocks), then one tile of 16 or 8 for the rest (nt is a multiple of 8). */
+static void q8_gemm_avx2(const nne_q8_gemm *a) {
+    int64_t t = 0;
+    for (; t + 24 <= a->nt; t += 24)
+        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 3);
+    if (a->nt - t == 16)
+        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 2);
+    else if (a->nt - t == 8)
+        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 1);
+}
+
 const nne_kernels nne_kernels_avx2 = {
     .name = "avx2",
     .axpy_rows = axpy_rows_avx2,
@@ -1011,6 +1114,10 @@ const nne_kernels nne_kernels_avx2 = {
     .wino4_in = wino4_in_avx2,
     .wino4_out = wino4_out_avx2,
     .fma_peak = fma_peak_avx2,
+    /* INT8 convolution */
+    .q8_quantize = q8_quantize_avx2,
+    .q8_pairs = q8_pairs_avx2,
+    .q8_gemm = q8_gemm_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */
