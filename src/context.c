@@ -73,3 +73,11 @@ int nne_ctx_n_threads(const nne_ctx *ctx) { return nne_pool_n_threads(ctx->pool)
 const char *nne_ctx_isa(const nne_ctx *ctx) { return ctx->kernels->name; }
 
 size_t nne_ctx_peak_bytes(const nne_ctx *ctx) { return ctx->peak_bytes; }
+
+void nne_ctx_set_observer(nne_ctx *ctx,
+                          void (*fn)(void *arg, int layer, const float *x, int64_t c,
+                                     const int64_t shape[3]),
+                          void *arg) {
+    ctx->observe = fn;
+    ctx->observe_arg = fn ? arg : NULL;
+}

@@ -263,6 +263,7 @@ typedef struct fwd {
     nne_profile *prof; /* real run: per-op timings when the context has a profile */
     const char *prof_part; /* the conv block being run: "enc", "dec" or "seg", */
     int prof_level, prof_j; /* its resolution level and conv index            */
+    int n_obs;        /* real run: convs passed to ctx->observe so far (ctx.h) */
 } fwd;
 
 static unsigned char dry_dummy[NNE_ALIGN];
@@ -312,6 +313,8 @@ static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const 
                        int64_t cout, const int k[3], const int stride[3],
                        const nne_conv3d_w *pw, const float *g, const float *beta, int norm,
                        int64_t out[3]) {
+    if (!f->dry && f->ctx->observe) /* calibration: the input of every conv (ctx.h) */
+        f->ctx->observe(f->ctx->observe_arg, f->n_obs++, src, cin, in);
     nne_conv3d_desc d;
     nne_conv3d_desc_init(&d, cin, cout, in, k, stride);
     memcpy(out, d.out, sizeof d.out);
