@@ -1057,44 +1057,57 @@ static void q8_pairs_avx2(int16_t *restrict dst, const uint8_t *restrict a,
     }
 }
 
-/* One register tile: output block b (4 channels) x nv vectors of 8 columns from column t. */
-static inline __attribute__((always_inline)) void q8_tile_avx2(const nne_q8_gemm *a, int64_t b,
-                                                                int64_t t, int nv) {
-    __m256i c[NNE_Q8_OCR][3];
-    for (int r = 0; r < NNE_Q8_OCR; r++)
-        for (int q = 0; q < nv; q++) c[r][q] = _mm256_setzero_si256();
-    const int16_t *w = a->w + b * a->kp * NNE_Q8_OCR * 2; /* [kp][OCR][2] */
-    const int16_t *x = a->x + t * 2;                       /* [kp][nt][2] at column t */
-    for (int64_t p = 0; p < a->kp; p++) {
-        __m256i xv[3];
-        for (int q = 0; q < nv; q++)
-            xv[q] = _mm256_loadu_si256((const __m256i *)(const void *)(x + 16 * q));
-        for (int r = 0; r < NNE_Q8_OCR; r++) {
-            int32_t wp;
-            memcpy(&wp, w + 2 * r, sizeof wp);
-            const __m256i wr = _mm256_set1_epi32(wp);
-            for (int q = 0; q < nv; q++)
-                c[r][q] = _mm256_add_epi32(c[r][q], _mm256_madd_epi16(wr, xv[q]));
-        }
-        w += NNE_Q8_OCR * 2;
-        x += a->nt * 2;
+/* One register tile: output block b (4 channels) x NV vectors of 8 columns from column t,
+ * written out per NV (1..3) with named accumulators so they stay in registers. */
+#define Q8_ACC(r, q) __m256i c##r##q = _mm256_setzero_si256();
+#define Q8_LDX(q) const __m256i x##q = _mm256_loadu_si256((const __m256i *)(const void *)(x + 16 * (q)));
+#define Q8_MAC(r, q) c##r##q = _mm256_add_epi32(c##r##q, _mm256_madd_epi16(w##r, x##q));
+#define Q8_ST(r, q) _mm256_storeu_si256((__m256i *)(void *)(o##r + 8 * (q)), c##r##q);
+#define Q8_W(r) const __m256i w##r = _mm256_set1_epi32(wpair(w + 2 * (r)));
+#define Q8_O(r) int32_t *o##r = a->c + (b * NNE_Q8_OCR + (r)) * a->c_rs + t;
+#define Q8_R4(M, q) M(0, q) M(1, q) M(2, q) M(3, q)
+#define Q8_TILE_FN(name, FORQ)                                                                     \
+    static void name(const nne_q8_gemm *a, int64_t b, int64_t t) {                                \
+        FORQ(Q8_ACC)                                                                               \
+        const int16_t *w = a->w + b * a->kp * NNE_Q8_OCR * 2; /* [kp][OCR][2]          */         \
+        const int16_t *x = a->x + t * 2;                       /* [kp][nt][2] at col t */         \
+        const int64_t xs = a->nt * 2;                                                              \
+        for (int64_t p = 0; p < a->kp; p++, w += NNE_Q8_OCR * 2, x += xs) {                        \
+            FORQ_X_##name                                                                          \
+            Q8_W(0) Q8_W(1) Q8_W(2) Q8_W(3)                                                        \
+            FORQ(Q8_MAC)                                                                           \
+        }                                                                                          \
+        Q8_O(0) Q8_O(1) Q8_O(2) Q8_O(3)                                                            \
+        FORQ(Q8_ST)                                                                                \
     }
-    for (int r = 0; r < NNE_Q8_OCR; r++) {
-        int32_t *o = a->c + (b * NNE_Q8_OCR + r) * a->c_rs + t;
-        for (int q = 0; q < nv; q++) _mm256_storeu_si256((__m256i *)(void *)(o + 8 * q), c[r][q]);
-    }
+#define Q8_Q1(M) Q8_R4(M, 0)
+#define Q8_Q2(M) Q8_R4(M, 0) Q8_R4(M, 1)
+#define Q8_Q3(M) Q8_R4(M, 0) Q8_R4(M, 1) Q8_R4(M, 2)
+#define FORQ_X_q8_tile1_avx2 Q8_LDX(0)
+#define FORQ_X_q8_tile2_avx2 Q8_LDX(0) Q8_LDX(1)
+#define FORQ_X_q8_tile3_avx2 Q8_LDX(0) Q8_LDX(1) Q8_LDX(2)
+
+/* The 32-bit weight pair (w[0], w[1]) as one integer for the broadcast. */
+static inline int32_t wpair(const int16_t *w) {
+    int32_t v;
+    memcpy(&v, w, sizeof v);
+    return v;
 }
+
+Q8_TILE_FN(q8_tile1_avx2, Q8_Q1)
+Q8_TILE_FN(q8_tile2_avx2, Q8_Q2)
+Q8_TILE_FN(q8_tile3_avx2, Q8_Q3)
 
 /* Column tiles of 24 outermost (the tile's input panel stays in cache across the output
  * blocks), then one tile of 16 or 8 for the rest (nt is a multiple of 8). */
 static void q8_gemm_avx2(const nne_q8_gemm *a) {
     int64_t t = 0;
     for (; t + 24 <= a->nt; t += 24)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 3);
+        for (int64_t b = 0; b < a->nb; b++) q8_tile3_avx2(a, b, t);
     if (a->nt - t == 16)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 2);
+        for (int64_t b = 0; b < a->nb; b++) q8_tile2_avx2(a, b, t);
     else if (a->nt - t == 8)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile_avx2(a, b, t, 1);
+        for (int64_t b = 0; b < a->nb; b++) q8_tile1_avx2(a, b, t);
 }
 
 const nne_kernels nne_kernels_avx2 = {
