@@ -8,7 +8,7 @@
  *       (nne_conv3d_algo_pick: Winograd, im2col, direct or the GEMM of the seg head), of FP32
  *       im2col + packed GEMM (3x3x3 / 1x3x3 layers), and of the INT8 convolution (input
  *       quantization included). One JSON line per layer, then a total line.
- *       Default: models/demo.nne at its patch, 2 threads, 3 repetitions.
+ *       Default: models/demo.nne at its patch, 2 threads, 5 repetitions (taken in turns).
  *   bench_q8 accuracy MODEL CALIB_A.json CALIB_B.json CH0.nii.gz [CH1 ...]
  *       Captures the real input of every convolution of the first forward pass of the case
  *       (nnedge's preprocessing, first sliding-window tile, fold 0) and runs each layer in
@@ -102,7 +102,7 @@ static const char *algo_name(nne_conv3d_algo a) {
 
 static int speed(int argc, char **argv) {
     const char *path = argc > 0 ? argv[0] : "models/demo.nne";
-    const int nth = argc > 2 ? atoi(argv[2]) : 2, reps = argc > 3 ? atoi(argv[3]) : 3;
+    const int nth = argc > 2 ? atoi(argv[2]) : 2, reps = argc > 3 ? atoi(argv[3]) : 5;
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = nth;
     nne_ctx *ctx = NULL;
@@ -132,43 +132,41 @@ static int speed(int argc, char **argv) {
             x[k] = v < 0 ? 0.01f * v : v;
         }
         const nne_conv3d_w *pw = L[i].pw;
-        /* FP32, the model's algorithm */
-        void *ws = xmalloc(nne_conv3d_run_ws_bytes(d, pw->algo, nth));
+        const int k1 = d->k[0] * d->k[1] * d->k[2] == 1;
+        /* FP32 with the model's algorithm, FP32 im2col (not for 1x1x1) and INT8, prepared
+         * once, then run in turns so that the noise of a shared machine hits all alike */
+        void *wsf = xmalloc(nne_conv3d_run_ws_bytes(d, pw->algo, nth));
+        void *pmi = NULL, *wsi = NULL;
+        nne_conv3d_w pi;
+        if (!k1) {
+            pmi = xmalloc(nne_conv3d_prep_bytes(d, NNE_CONV3D_IM2COL));
+            nne_conv3d_prep(pool, &pi, d, NNE_CONV3D_IM2COL, L[i].w, L[i].b, pmi);
+            wsi = xmalloc(nne_conv3d_run_ws_bytes(d, NNE_CONV3D_IM2COL, nth));
+        }
+        void *pmq = xmalloc(nne_conv3d_q8_prep_bytes(d));
+        nne_conv3d_q8_w pq;
+        nne_conv3d_q8_prep(&pq, d, L[i].w, L[i].b, pmq);
+        void *wsq = xmalloc(nne_conv3d_q8_ws_bytes(d, nth));
+        const nne_q8_act act = nne_q8_act_from_range(-0.01f, 3.0f);
         double tf = 1e30, ti = 1e30, tq = 1e30;
         for (int r = 0; r < reps; r++) {
-            const double t0 = now();
-            nne_conv3d_run(pool, kt, y, x, pw, d, ws);
+            double t0 = now();
+            nne_conv3d_run(pool, kt, y, x, pw, d, wsf);
             tf = fmin(tf, now() - t0);
-        }
-        nne_free(ws);
-        /* FP32 im2col (not for 1x1x1) */
-        const int k1 = d->k[0] * d->k[1] * d->k[2] == 1;
-        if (!k1) {
-            void *pm = xmalloc(nne_conv3d_prep_bytes(d, NNE_CONV3D_IM2COL));
-            nne_conv3d_w pi;
-            nne_conv3d_prep(pool, &pi, d, NNE_CONV3D_IM2COL, L[i].w, L[i].b, pm);
-            ws = xmalloc(nne_conv3d_run_ws_bytes(d, NNE_CONV3D_IM2COL, nth));
-            for (int r = 0; r < reps; r++) {
-                const double t0 = now();
-                nne_conv3d_run(pool, kt, y, x, &pi, d, ws);
+            if (!k1) {
+                t0 = now();
+                nne_conv3d_run(pool, kt, y, x, &pi, d, wsi);
                 ti = fmin(ti, now() - t0);
             }
-            nne_free(ws);
-            nne_free(pm);
-        }
-        /* INT8 */
-        void *pm = xmalloc(nne_conv3d_q8_prep_bytes(d));
-        nne_conv3d_q8_w pq;
-        nne_conv3d_q8_prep(&pq, d, L[i].w, L[i].b, pm);
-        ws = xmalloc(nne_conv3d_q8_ws_bytes(d, nth));
-        const nne_q8_act act = nne_q8_act_from_range(-0.01f, 3.0f);
-        for (int r = 0; r < reps; r++) {
-            const double t0 = now();
-            nne_conv3d_q8_run(pool, kt, y, x, &pq, d, act, ws);
+            t0 = now();
+            nne_conv3d_q8_run(pool, kt, y, x, &pq, d, act, wsq);
             tq = fmin(tq, now() - t0);
         }
-        nne_free(ws);
-        nne_free(pm);
+        nne_free(wsf);
+        nne_free(pmi);
+        nne_free(wsi);
+        nne_free(pmq);
+        nne_free(wsq);
         const double gmac = (double)nout * (double)(d->c_in * d->k[0] * d->k[1] * d->k[2]) * 1e-9;
         printf("{\"layer\":\"%s\",\"c_in\":%lld,\"c_out\":%lld,\"in\":\"%lldx%lldx%lld\","
                "\"stride\":%d,\"gmac\":%.4f,\"fp32_algo\":\"%s\",\"fp32_ms\":%.3f,"

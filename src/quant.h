@@ -34,10 +34,11 @@ nne_q8_act nne_q8_act_from_range(float lo, float hi);
 typedef struct nne_conv3d_q8_w {
     int64_t c_in, c_out;
     int k[3], stride[3];
-    int64_t kp;            /* k pairs: ceil(c_in * kd * kh * kw / 2)                       */
-    const int16_t *w;      /* [c_out / OCR][kp][OCR][2] int8 values (oc and k zero padded) */
-    const float *scale_w;  /* [c_out rounded up to OCR] max|w[oc]| / 127 (0: all-zero row) */
-    const float *bias;     /* [c_out rounded up to OCR] (zeros when the conv has none)     */
+    int64_t cp;            /* input channel pairs: ceil(c_in / 2)                          */
+    const int16_t *w;      /* [c_out / OCB][cp][kd][kh][kw][OCB][2] int8 values (channels  */
+                           /* zero padded to whole blocks and pairs)                       */
+    const float *scale_w;  /* [c_out rounded up to OCB] max|w[oc]| / 127 (0: all-zero row) */
+    const float *bias;     /* [c_out rounded up to OCB] (zeros when the conv has none)     */
 } nne_conv3d_q8_w;
 
 /* Bytes (NNE_ALIGN aligned) nne_conv3d_q8_prep needs. */
@@ -50,8 +51,9 @@ size_t nne_conv3d_q8_prep_bytes(const nne_conv3d_desc *d);
 void nne_conv3d_q8_prep(nne_conv3d_q8_w *out, const nne_conv3d_desc *d, const float *w,
                         const float *bias, void *mem);
 
-/* Scratch bytes nne_conv3d_q8_run needs with a pool of `nth` threads (>= 1): the quantized
- * input [c_in, in] (one byte per voxel) plus per thread one gathered block and its results. */
+/* Scratch bytes nne_conv3d_q8_run needs with a pool of `nth` threads (>= 1): the quantized,
+ * zero-padded input as centred int16 channel pairs (two bytes per input voxel plus padding)
+ * plus per thread two byte rows and one row of int32 results per output channel group. */
 size_t nne_conv3d_q8_ws_bytes(const nne_conv3d_desc *d, int nth);
 
 /* dst [c_out, out] = dequantized conv(quantize(src [c_in, in], act), prepared weights) +

@@ -1,7 +1,7 @@
 /*
  * test_q8.c - the INT8 convolution (src/conv3d_q8.c) and its kernels.
  *
- * 1. Kernels: q8_quantize, q8_pairs and q8_gemm of every variant this machine can run against
+ * 1. Kernels: q8_quantize, q8_pairs and q8_conv_row of every variant this machine can run against
  *    the `_ref` twins on random shapes with odd sizes and tails, compared exactly (integer
  *    results and quantized bytes have no rounding freedom). Sentinels around the outputs
  *    catch writes outside the documented range.
@@ -96,39 +96,50 @@ static void test_pairs(const nne_kernels *kt) {
     }
 }
 
-static void test_gemm(const nne_kernels *kt) {
+static void test_conv_row(const nne_kernels *kt) {
     int bad = 0;
     for (int trial = 0; trial < 150 && !bad; trial++) {
-        nne_q8_gemm g;
-        g.nb = rnd_int(1, 6);
-        g.kp = trial == 0 ? 8640 : rnd_int(1, 60); /* once the largest K of the plans */
-        g.nt = NNE_Q8_NTM * rnd_int(1, trial == 0 ? 3 : 14);
-        g.c_rs = g.nt + rnd_int(0, 5);
-        const int64_t nw = g.nb * g.kp * NNE_Q8_OCR * 2, nx = g.kp * g.nt * 2;
-        const int64_t nc = g.nb * NNE_Q8_OCR * g.c_rs;
+        nne_q8_row r;
+        r.cp = trial == 0 ? 320 : rnd_int(1, 20); /* once the widest input of the plans */
+        r.kd = rnd_int(0, 2) ? 3 : 1;
+        r.kh = rnd_int(0, 4) ? 3 : 1;
+        r.kw = rnd_int(0, 4) ? 3 : 1;
+        r.sw = (int)rnd_int(1, 2);
+        r.wout = trial == 0 ? 5 : rnd_int(1, 40);
+        r.nb = trial == 0 ? 3 : rnd_int(1, 5);
+        r.dst_cs = r.wout + rnd_int(0, 4);
+        const int64_t taps = (int64_t)r.kd * r.kh * r.kw;
+        const int64_t rowlen = (r.wout + NNE_Q8_SLACK) * r.sw + r.kw; /* pairs */
+        r.src_hs = rowlen * 2;
+        r.src_ds = r.kh * r.src_hs + 2 * rnd_int(0, 3);
+        r.src_ps = r.kd * r.src_ds + 2 * rnd_int(0, 3);
+        r.w_bs = r.cp * taps * NNE_Q8_OCB * 2;
+        const int64_t ns = r.cp * r.src_ps, nw = r.nb * r.w_bs;
+        const int64_t nc = r.nb * NNE_Q8_OCB * r.dst_cs;
+        int16_t *src = xmalloc((size_t)ns * sizeof(int16_t));
         int16_t *w = xmalloc((size_t)nw * sizeof(int16_t));
-        int16_t *x = xmalloc((size_t)nx * sizeof(int16_t));
         int32_t *ca = xmalloc((size_t)nc * sizeof(int32_t)), *cb = xmalloc((size_t)nc * 4);
         const int extreme = trial % 4 == 0; /* all at the bounds: the largest sums */
         for (int64_t i = 0; i < nw; i++)
             w[i] = (int16_t)(extreme ? (i % 3 ? 127 : -127) : rnd_int(-127, 127));
-        for (int64_t i = 0; i < nx; i++)
-            x[i] = (int16_t)(extreme ? (i % 3 ? 255 : -255) : rnd_int(-255, 255));
+        for (int64_t i = 0; i < ns; i++)
+            src[i] = (int16_t)(extreme ? (i % 3 ? 255 : -255) : rnd_int(-255, 255));
         for (int64_t i = 0; i < nc; i++) ca[i] = cb[i] = 0x7777;
-        g.w = w;
-        g.x = x;
-        g.c = ca;
-        nne_kernels_ref.q8_gemm(&g);
-        g.c = cb;
-        kt->q8_gemm(&g);
+        r.src = src;
+        r.w = w;
+        r.dst = ca;
+        nne_kernels_ref.q8_conv_row(&r);
+        r.dst = cb;
+        kt->q8_conv_row(&r);
         bad = memcmp(ca, cb, (size_t)nc * sizeof(int32_t)) != 0;
-        TEST_CHECK(!bad, "%s q8_gemm nb %lld kp %lld nt %lld differs", kt->name,
-                   (long long)g.nb, (long long)g.kp, (long long)g.nt);
-        for (int64_t r = 0; r < g.nb * NNE_Q8_OCR && !bad; r++)
-            for (int64_t t = g.nt; t < g.c_rs; t++) bad |= cb[r * g.c_rs + t] != 0x7777;
-        TEST_CHECK(!bad, "%s q8_gemm wrote past nt", kt->name);
+        TEST_CHECK(!bad, "%s q8_conv_row cp %lld k %dx%dx%d sw %d wout %lld nb %lld differs",
+                   kt->name, (long long)r.cp, r.kd, r.kh, r.kw, r.sw, (long long)r.wout,
+                   (long long)r.nb);
+        for (int64_t o = 0; o < r.nb * NNE_Q8_OCB && !bad; o++)
+            for (int64_t x = r.wout; x < r.dst_cs; x++) bad |= cb[o * r.dst_cs + x] != 0x7777;
+        TEST_CHECK(!bad, "%s q8_conv_row wrote past wout", kt->name);
+        nne_free(src);
         nne_free(w);
-        nne_free(x);
         nne_free(ca);
         nne_free(cb);
     }
@@ -175,8 +186,10 @@ static void conv_q8_f64(double *y, const uint8_t *q, const nne_conv3d_q8_w *pw,
                         if (zi < 0 || zi >= d->in[0] || yi < 0 || yi >= d->in[1] || xi < 0 ||
                             xi >= d->in[2])
                             continue;
-                        const int64_t b4 = oc / NNE_Q8_OCR, r = oc % NNE_Q8_OCR;
-                        const double wq = pw->w[((b4 * pw->kp + k / 2) * NNE_Q8_OCR + r) * 2 + k % 2];
+                        const int64_t b8 = oc / NNE_Q8_OCB, o = oc % NNE_Q8_OCB;
+                        const int64_t kv = (int64_t)d->k[0] * d->k[1] * d->k[2];
+                        const double wq =
+                            pw->w[(((b8 * pw->cp + ic / 2) * kv + t) * NNE_Q8_OCB + o) * 2 + ic % 2];
                         const double xq =
                             q[((ic * d->in[0] + zi) * d->in[1] + yi) * d->in[2] + xi] - act.zp;
                         acc += wq * xq;
@@ -354,7 +367,7 @@ int main(void) {
     for (int i = 0; i < n; i++) {
         test_quantize(tabs[i]);
         test_pairs(tabs[i]);
-        test_gemm(tabs[i]);
+        test_conv_row(tabs[i]);
     }
     test_conv(tabs, n);
     return TEST_SUMMARY();

@@ -854,14 +854,14 @@ static double fma_peak_neon(int64_t iters, float *sink) {
 
 /* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------
  *
- * DESIGN (q8_gemm). Widening multiply-accumulate (vmlal_s16 / vmlal_high_s16) of the int16
- * pairs of nne_q8_gemm: one q register of gathered input holds 4 columns x 2 k, the weight
- * pair is duplicated over the lanes, so each 32-bit accumulator lane collects one of the two
- * products of a pair; a final pairwise add (vpaddq_s32) joins the pairs. Each lane sums at
- * most kp products of |.| <= 127 * 255, so nothing overflows and the result equals `_ref`
- * exactly. Register tile: 4 output channels x 8 columns (16 accumulators). The dot-product
- * extension (sdot, 4 int8 products per lane) would need int8 operands instead of the centred
- * int16 ones; it is not used. */
+ * DESIGN (q8_conv_row). Widening multiply-accumulate (vmlal_s16 / vmlal_high_s16) of the
+ * centred int16 channel pairs of nne_q8_row: a q register of packed weights holds 4 output
+ * channels x the 2 channels of a pair, the input pair is duplicated over the lanes, so each
+ * 32-bit accumulator lane collects one of the two products of a pair; a final pairwise add
+ * (vpaddq_s32) joins them. Each lane sums at most cp * taps products of |.| <= 127 * 255, so
+ * nothing overflows and the result equals `_ref` exactly. Register tile: 8 output channels x
+ * 4 columns (16 accumulators). The dot-product extension (sdot, 4 int8 products per lane)
+ * would need int8 operands instead of the centred int16 ones; it is not used. */
 
 /* 16 floats per step; the clamp uses explicit compares + selects (vmaxq/vminq would propagate
  * NaN), so NaN lands on the lower bound as in the reference; vcvtnq rounds half to even. */
@@ -910,36 +910,50 @@ static void q8_pairs_neon(int16_t *restrict dst, const uint8_t *restrict a,
     }
 }
 
-/* Tiles of 4 output channels x 8 columns; per k pair two input loads, four weight pairs. */
-static void q8_gemm_neon(const nne_q8_gemm *a) {
-    for (int64_t t = 0; t + 8 <= a->nt; t += 8) {
-        for (int64_t b = 0; b < a->nb; b++) {
-            int32x4_t acc[NNE_Q8_OCR][4]; /* [r][cols 0-1, 2-3, 4-5, 6-7] unreduced pairs */
-            for (int r = 0; r < NNE_Q8_OCR; r++)
-                for (int j = 0; j < 4; j++) acc[r][j] = vdupq_n_s32(0);
-            const int16_t *w = a->w + b * a->kp * NNE_Q8_OCR * 2;
-            const int16_t *x = a->x + t * 2;
-            for (int64_t p = 0; p < a->kp; p++) {
-                const int16x8_t x0 = vld1q_s16(x), x1 = vld1q_s16(x + 8);
-                for (int r = 0; r < NNE_Q8_OCR; r++) {
-                    int32_t wp;
-                    memcpy(&wp, w + 2 * r, sizeof wp);
-                    const int16x8_t wr = vreinterpretq_s16_s32(vdupq_n_s32(wp));
-                    acc[r][0] = vmlal_s16(acc[r][0], vget_low_s16(x0), vget_low_s16(wr));
-                    acc[r][1] = vmlal_high_s16(acc[r][1], x0, wr);
-                    acc[r][2] = vmlal_s16(acc[r][2], vget_low_s16(x1), vget_low_s16(wr));
-                    acc[r][3] = vmlal_high_s16(acc[r][3], x1, wr);
+/* One output block (8 channels) x 4 columns from x0: per tap and channel pair two weight
+ * vectors (channels 0-3 and 4-7, each with both products of the pair) and one duplicated
+ * input pair per column feed 4 widening multiply-accumulates per column; the pair products
+ * stay apart in the lanes until the final pairwise adds. Columns past wout are computed on
+ * the padding and not stored. */
+static void q8_row_1x4(const nne_q8_row *a, int64_t b, int64_t x0) {
+    int32x4_t acc[4][4]; /* [column][channels 0-1, 2-3, 4-5, 6-7, unreduced] */
+    for (int j = 0; j < 4; j++)
+        for (int q = 0; q < 4; q++) acc[j][q] = vdupq_n_s32(0);
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wp = a->w + b * a->w_bs;
+    const int16_t *sx = a->src + x0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wp += 16) {
+                    const int16x8_t w0 = vld1q_s16(wp), w1 = vld1q_s16(wp + 8);
+                    for (int j = 0; j < 4; j++) {
+                        int32_t v;
+                        memcpy(&v, s + j * step, sizeof v);
+                        const int16x8_t x = vreinterpretq_s16_s32(vdupq_n_s32(v));
+                        acc[j][0] = vmlal_s16(acc[j][0], vget_low_s16(w0), vget_low_s16(x));
+                        acc[j][1] = vmlal_high_s16(acc[j][1], w0, x);
+                        acc[j][2] = vmlal_s16(acc[j][2], vget_low_s16(w1), vget_low_s16(x));
+                        acc[j][3] = vmlal_high_s16(acc[j][3], w1, x);
+                    }
                 }
-                w += NNE_Q8_OCR * 2;
-                x += a->nt * 2;
             }
-            for (int r = 0; r < NNE_Q8_OCR; r++) {
-                int32_t *o = a->c + (b * NNE_Q8_OCR + r) * a->c_rs + t;
-                vst1q_s32(o, vpaddq_s32(acc[r][0], acc[r][1]));
-                vst1q_s32(o + 4, vpaddq_s32(acc[r][2], acc[r][3]));
-            }
-        }
+    const int64_t n = NNE_MIN((int64_t)4, a->wout - x0);
+    int32_t t[4][NNE_Q8_OCB];
+    for (int j = 0; j < 4; j++) {
+        vst1q_s32(t[j], vpaddq_s32(acc[j][0], acc[j][1]));
+        vst1q_s32(t[j] + 4, vpaddq_s32(acc[j][2], acc[j][3]));
     }
+    for (int o = 0; o < NNE_Q8_OCB; o++) {
+        int32_t *d = a->dst + (b * NNE_Q8_OCB + o) * a->dst_cs + x0;
+        for (int64_t j = 0; j < n; j++) d[j] = t[j][o];
+    }
+}
+
+static void q8_conv_row_neon(const nne_q8_row *a) {
+    for (int64_t b = 0; b < a->nb; b++)
+        for (int64_t x0 = 0; x0 < a->wout; x0 += 4) q8_row_1x4(a, b, x0);
 }
 
 /* NEON is architectural on AArch64: this table is always available there. */
@@ -963,7 +977,7 @@ const nne_kernels nne_kernels_neon = {
     /* INT8 convolution */
     .q8_quantize = q8_quantize_neon,
     .q8_pairs = q8_pairs_neon,
-    .q8_gemm = q8_gemm_neon,
+    .q8_conv_row = q8_conv_row_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

@@ -336,19 +336,25 @@ static void q8_pairs_ref(int16_t *restrict dst, const uint8_t *restrict a,
     }
 }
 
-/* Every result separately, in int32 (exact: see nne_q8_gemm for the bound). */
-static void q8_gemm_ref(const nne_q8_gemm *a) {
+/* Every result separately, in int32 (exact: see nne_q8_row for the bound). */
+static void q8_conv_row_ref(const nne_q8_row *a) {
+    const int64_t taps = (int64_t)a->kd * a->kh * a->kw;
     for (int64_t b = 0; b < a->nb; b++) {
-        for (int r = 0; r < NNE_Q8_OCR; r++) {
-            int32_t *c = a->c + (b * NNE_Q8_OCR + r) * a->c_rs;
-            for (int64_t t = 0; t < a->nt; t++) {
+        for (int o = 0; o < NNE_Q8_OCB; o++) {
+            for (int64_t x = 0; x < a->wout; x++) {
                 int32_t acc = 0;
-                for (int64_t p = 0; p < a->kp; p++) {
-                    const int16_t *w = a->w + ((b * a->kp + p) * NNE_Q8_OCR + r) * 2;
-                    const int16_t *x = a->x + (p * a->nt + t) * 2;
-                    acc += (int32_t)w[0] * x[0] + (int32_t)w[1] * x[1];
+                for (int64_t p = 0; p < a->cp; p++) {
+                    for (int64_t t = 0; t < taps; t++) {
+                        const int64_t kd = t / (a->kh * a->kw), kh = t / a->kw % a->kh;
+                        const int64_t kw = t % a->kw;
+                        const int16_t *w =
+                            a->w + b * a->w_bs + ((p * taps + t) * NNE_Q8_OCB + o) * 2;
+                        const int16_t *s = a->src + p * a->src_ps + kd * a->src_ds +
+                                           kh * a->src_hs + (x * a->sw + kw) * 2;
+                        acc += (int32_t)w[0] * s[0] + (int32_t)w[1] * s[1];
+                    }
                 }
-                c[t] = acc;
+                a->dst[(b * NNE_Q8_OCB + o) * a->dst_cs + x] = acc;
             }
         }
     }
@@ -397,5 +403,5 @@ const nne_kernels nne_kernels_ref = {
     /* INT8 convolution */
     .q8_quantize = q8_quantize_ref,
     .q8_pairs = q8_pairs_ref,
-    .q8_gemm = q8_gemm_ref,
+    .q8_conv_row = q8_conv_row_ref,
 };

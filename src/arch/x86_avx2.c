@@ -996,18 +996,19 @@ static double fma_peak_avx2(int64_t iters, float *sink) {
 
 /* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------
  *
- * DESIGN (q8_gemm). Zen 3 has no VNNI, so the products come from vpmaddwd (_mm256_madd_epi16):
- * 16-bit x 16-bit products, adjacent pairs summed into 32-bit lanes, exact for every input
- * (|a b + c d| <= 2 * 32768^2 fits int32; our operands are far smaller). vpmaddubsw (u8 x s8)
- * would take 32 products per instruction, but it sums pairs into int16 with saturation:
- * 255 * 127 * 2 = 64770 overflows, so it is exact only with 7-bit activations (half the
- * resolution), and its int16 pairs need a second vpmaddwd against ones to widen, so it issues
- * the same two multiply-pipe instructions per 32 products as vpmaddwd + vpaddd. The operands
- * are therefore int16 (gathered once per block by q8_pairs, reused by every output block).
- * Lanes are output columns: a register tile holds 4 output channels (the 32-bit weight pair
- * broadcast) x 24 columns (three vectors of 8 column pairs); per k pair 3 loads and 4
- * broadcasts feed 12 vpmaddwd + 12 vpaddd. Integer sums are exact, so any order gives the
- * `_ref` values. */
+ * DESIGN (q8_conv_row). Zen 3 has no VNNI, so the products come from vpmaddwd
+ * (_mm256_madd_epi16): 16-bit x 16-bit products, adjacent pairs summed into 32-bit lanes,
+ * exact for every input (|a b + c d| <= 2 * 32768^2 fits int32; our operands are far
+ * smaller). vpmaddubsw (u8 x s8) would take 32 products per instruction, but it sums pairs
+ * into int16 with saturation: 255 * 127 * 2 = 64770 overflows, so it is exact only with
+ * 7-bit activations (half the resolution), and its int16 pairs need a second vpmaddwd against
+ * ones to widen, so it issues the same two multiply-pipe instructions per 32 products as
+ * vpmaddwd + vpaddd. The operands are therefore int16: the input is quantized once into a
+ * zero-padded buffer of centred channel pairs, and one 32-bit broadcast of a pair meets one
+ * vector of packed weights (8 output channels x the same 2 input channels). Lanes are output
+ * channels, as in conv3d_row: a register tile holds 2 blocks (16 channels) x 6 columns or
+ * 1 block x 12 columns; per tap and channel pair 2 (1) weight loads and 6 (12) broadcasts feed
+ * 12 vpmaddwd + 12 vpaddd. Integer sums are exact, so any order gives the `_ref` values. */
 
 /* 32 floats per step: scale, clamp (max/min return the second operand for NaN, as the
  * reference's comparisons do), round to even (cvtps uses MXCSR's default rounding), pack with
@@ -1057,57 +1058,88 @@ static void q8_pairs_avx2(int16_t *restrict dst, const uint8_t *restrict a,
     }
 }
 
-/* One register tile: output block b (4 channels) x NV vectors of 8 columns from column t,
- * written out per NV (1..3) with named accumulators so they stay in registers. */
-#define Q8_ACC(r, q) __m256i c##r##q = _mm256_setzero_si256();
-#define Q8_LDX(q) const __m256i x##q = _mm256_loadu_si256((const __m256i *)(const void *)(x + 16 * (q)));
-#define Q8_MAC(r, q) c##r##q = _mm256_add_epi32(c##r##q, _mm256_madd_epi16(w##r, x##q));
-#define Q8_ST(r, q) _mm256_storeu_si256((__m256i *)(void *)(o##r + 8 * (q)), c##r##q);
-#define Q8_W(r) const __m256i w##r = _mm256_set1_epi32(wpair(w + 2 * (r)));
-#define Q8_O(r) int32_t *o##r = a->c + (b * NNE_Q8_OCR + (r)) * a->c_rs + t;
-#define Q8_R4(M, q) M(0, q) M(1, q) M(2, q) M(3, q)
-#define Q8_TILE_FN(name, FORQ)                                                                     \
-    static void name(const nne_q8_gemm *a, int64_t b, int64_t t) {                                \
-        FORQ(Q8_ACC)                                                                               \
-        const int16_t *w = a->w + b * a->kp * NNE_Q8_OCR * 2; /* [kp][OCR][2]          */         \
-        const int16_t *x = a->x + t * 2;                       /* [kp][nt][2] at col t */         \
-        const int64_t xs = a->nt * 2;                                                              \
-        for (int64_t p = 0; p < a->kp; p++, w += NNE_Q8_OCR * 2, x += xs) {                        \
-            FORQ_X_##name                                                                          \
-            Q8_W(0) Q8_W(1) Q8_W(2) Q8_W(3)                                                        \
-            FORQ(Q8_MAC)                                                                           \
-        }                                                                                          \
-        Q8_O(0) Q8_O(1) Q8_O(2) Q8_O(3)                                                            \
-        FORQ(Q8_ST)                                                                                \
-    }
-#define Q8_Q1(M) Q8_R4(M, 0)
-#define Q8_Q2(M) Q8_R4(M, 0) Q8_R4(M, 1)
-#define Q8_Q3(M) Q8_R4(M, 0) Q8_R4(M, 1) Q8_R4(M, 2)
-#define FORQ_X_q8_tile1_avx2 Q8_LDX(0)
-#define FORQ_X_q8_tile2_avx2 Q8_LDX(0) Q8_LDX(1)
-#define FORQ_X_q8_tile3_avx2 Q8_LDX(0) Q8_LDX(1) Q8_LDX(2)
-
-/* The 32-bit weight pair (w[0], w[1]) as one integer for the broadcast. */
-static inline int32_t wpair(const int16_t *w) {
+/* The 32-bit pair at p (two int16) as one integer, for the broadcast. */
+static inline int32_t pair32(const int16_t *p) {
     int32_t v;
-    memcpy(&v, w, sizeof v);
+    memcpy(&v, p, sizeof v);
     return v;
 }
 
-Q8_TILE_FN(q8_tile1_avx2, Q8_Q1)
-Q8_TILE_FN(q8_tile2_avx2, Q8_Q2)
-Q8_TILE_FN(q8_tile3_avx2, Q8_Q3)
+/* Scatters the accumulators of a tile (acc[j] = 8 output channels of column col0 + j) into
+ * dst [o][x], columns col0 .. col0 + n - 1 only. */
+static inline void q8_row_store(const nne_q8_row *a, int64_t b, int64_t col0, const __m256i *acc,
+                                int nj, int64_t n) {
+    int32_t t[12][NNE_Q8_OCB];
+    for (int j = 0; j < nj; j++) _mm256_storeu_si256((__m256i *)(void *)t[j], acc[j]);
+    for (int o = 0; o < NNE_Q8_OCB; o++) {
+        int32_t *d = a->dst + (b * NNE_Q8_OCB + o) * a->dst_cs + col0;
+        for (int64_t j = 0; j < n; j++) d[j] = t[j][o];
+    }
+}
 
-/* Column tiles of 24 outermost (the tile's input panel stays in cache across the output
- * blocks), then one tile of 16 or 8 for the rest (nt is a multiple of 8). */
-static void q8_gemm_avx2(const nne_q8_gemm *a) {
-    int64_t t = 0;
-    for (; t + 24 <= a->nt; t += 24)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile3_avx2(a, b, t);
-    if (a->nt - t == 16)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile2_avx2(a, b, t);
-    else if (a->nt - t == 8)
-        for (int64_t b = 0; b < a->nb; b++) q8_tile1_avx2(a, b, t);
+#define Q8R_Z(j) __m256i a##j = _mm256_setzero_si256(), b##j = _mm256_setzero_si256();
+#define Q8R_Z1(j) __m256i a##j = _mm256_setzero_si256();
+#define Q8R_X(j) const __m256i x##j = _mm256_set1_epi32(pair32(s + (j) * step));
+#define Q8R_M2(j)                                                                                  \
+    a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));                                    \
+    b##j = _mm256_add_epi32(b##j, _mm256_madd_epi16(wb, x##j));
+#define Q8R_M1(j) a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));
+#define Q8R_6(M) M(0) M(1) M(2) M(3) M(4) M(5)
+#define Q8R_12(M) Q8R_6(M) M(6) M(7) M(8) M(9) M(10) M(11)
+
+/* Two output blocks (16 channels) x 6 columns from col0: per tap and channel pair 2 weight
+ * loads + 6 broadcasts feed 12 vpmaddwd. */
+static void q8_row_2x6(const nne_q8_row *a, int64_t b, int64_t col0) {
+    Q8R_6(Q8R_Z)
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wa_p = a->w + b * a->w_bs, *wb_p = wa_p + a->w_bs;
+    const int16_t *sx = a->src + col0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wa_p += 16, wb_p += 16) {
+                    const __m256i wa = _mm256_loadu_si256((const __m256i *)(const void *)wa_p);
+                    const __m256i wb = _mm256_loadu_si256((const __m256i *)(const void *)wb_p);
+                    Q8R_6(Q8R_X)
+                    Q8R_6(Q8R_M2)
+                }
+            }
+    const int64_t n = NNE_MIN((int64_t)6, a->wout - col0);
+    const __m256i ra[6] = {a0, a1, a2, a3, a4, a5}, rb[6] = {b0, b1, b2, b3, b4, b5};
+    q8_row_store(a, b, col0, ra, 6, n);
+    q8_row_store(a, b + 1, col0, rb, 6, n);
+}
+
+/* One output block (8 channels) x 12 columns from col0. */
+static void q8_row_1x12(const nne_q8_row *a, int64_t b, int64_t col0) {
+    Q8R_12(Q8R_Z1)
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wa_p = a->w + b * a->w_bs;
+    const int16_t *sx = a->src + col0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wa_p += 16) {
+                    const __m256i wa = _mm256_loadu_si256((const __m256i *)(const void *)wa_p);
+                    Q8R_12(Q8R_X)
+                    Q8R_12(Q8R_M1)
+                }
+            }
+    const __m256i ra[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
+    q8_row_store(a, b, col0, ra, 12, NNE_MIN((int64_t)12, a->wout - col0));
+}
+
+/* Block pairs outermost (their weights stay in L2 across the row), column tiles inside; an
+ * odd last block takes 12-column tiles. Tiles past wout compute on padding and store only
+ * the valid columns. */
+static void q8_conv_row_avx2(const nne_q8_row *a) {
+    int64_t b = 0;
+    for (; b + 2 <= a->nb; b += 2)
+        for (int64_t col0 = 0; col0 < a->wout; col0 += 6) q8_row_2x6(a, b, col0);
+    if (b < a->nb)
+        for (int64_t col0 = 0; col0 < a->wout; col0 += 12) q8_row_1x12(a, b, col0);
 }
 
 const nne_kernels nne_kernels_avx2 = {
@@ -1130,7 +1162,7 @@ const nne_kernels nne_kernels_avx2 = {
     /* INT8 convolution */
     .q8_quantize = q8_quantize_avx2,
     .q8_pairs = q8_pairs_avx2,
-    .q8_gemm = q8_gemm_avx2,
+    .q8_conv_row = q8_conv_row_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */
