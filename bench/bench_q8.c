@@ -9,12 +9,13 @@
  *       im2col + packed GEMM (3x3x3 / 1x3x3 layers), and of the INT8 convolution (input
  *       quantization included). One JSON line per layer, then a total line.
  *       Default: models/demo.nne at its patch, 2 threads, 5 repetitions (taken in turns).
- *   bench_q8 accuracy MODEL CALIB_A.json CALIB_B.json CH0.nii.gz [CH1 ...]
+ *   bench_q8 accuracy MODEL CALIB.json CH0.nii.gz [CH1 ...]
  *       Captures the real input of every convolution of the first forward pass of the case
  *       (nnedge's preprocessing, first sliding-window tile, fold 0) and runs each layer in
- *       FP32 and in INT8 with the activation range of either calibration file; prints the
- *       relative RMS error ||y_q8 - y_fp32|| / ||y_fp32|| and the largest error divided by
- *       the output's standard deviation, per layer and calibration.
+ *       FP32 and in INT8 with two activation ranges from the calibration file: A = the
+ *       observed [min, max], B = the file's percentile range [lo, hi]; prints the relative
+ *       RMS error ||y_q8 - y_fp32|| / ||y_fp32|| and the largest error divided by the output's
+ *       standard deviation, per layer and range. Use a case that was not calibrated on.
  */
 #include <math.h>
 #include <stdio.h>
@@ -220,17 +221,17 @@ static void on_conv(void *arg, int layer, const float *x, int64_t c, const int64
 }
 
 static int accuracy(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: bench_q8 accuracy MODEL CALIB_A CALIB_B CH0 [CH1 ...]\n");
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_q8 accuracy MODEL CALIB.json CH0 [CH1 ...]\n");
         return 2;
     }
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = 2;
     nne_ctx *ctx = NULL;
     nne_model *m = NULL;
-    nne_calib *ca = NULL, *cb = NULL;
+    nne_calib *cb = NULL;
     if (nne_ctx_init(&cp, &ctx) || nne_model_load(ctx, argv[0], &m) ||
-        nne_calib_load(ctx, argv[1], &ca) || nne_calib_load(ctx, argv[2], &cb)) {
+        nne_calib_load(ctx, argv[1], &cb)) {
         fprintf(stderr, "bench_q8: %s\n", nne_ctx_last_error(ctx));
         return 1;
     }
@@ -238,16 +239,16 @@ static int accuracy(int argc, char **argv) {
     nne_ctx_set_observer(ctx, on_conv, &cap);
     nne_predict_params p = nne_predict_default_params();
     p.use_mirroring = 0;
-    const char *const *chan = (const char *const *)(argv + 3);
-    if (nne_predict_case(ctx, m, &p, chan, argc - 3, "/tmp/bench_q8_seg.nii.gz", NULL)) {
+    const char *const *chan = (const char *const *)(argv + 2);
+    if (nne_predict_case(ctx, m, &p, chan, argc - 2, "/tmp/bench_q8_seg.nii.gz", NULL)) {
         fprintf(stderr, "bench_q8: %s\n", nne_ctx_last_error(ctx));
         return 1;
     }
     nne_ctx_set_observer(ctx, NULL, NULL);
     conv_layer L[MAX_LAYERS];
     const int n = list_layers(m, m->patch, L);
-    printf("layer        cin cout  range A (%g)       rms A    max/std A | range B (%g)"
-           "       rms B    max/std B\n", nne_calib_percentile(ca), nne_calib_percentile(cb));
+    printf("layer        cin cout  A: min/max range       rms A  max/std A | B: p%g range"
+           "         rms B  max/std B\n", nne_calib_percentile(cb));
     double sa = 0, sb = 0;
     for (int i = 0; i < n && i < cap.n; i++) {
         nne_conv3d_desc d;
@@ -268,8 +269,9 @@ static int accuracy(int argc, char **argv) {
         ws = xmalloc(nne_conv3d_q8_ws_bytes(&d, 2));
         printf("%-11s %4lld %4lld", L[i].name, (long long)d.c_in, (long long)d.c_out);
         for (int v = 0; v < 2; v++) {
-            const nne_calib_layer *cl = nne_calib_layer_at(v ? cb : ca, i);
-            const nne_q8_act act = nne_q8_act_from_range(cl->lo, cl->hi);
+            const nne_calib_layer *cl = nne_calib_layer_at(cb, i);
+            const float lo = v ? cl->lo : (float)cl->min, hi = v ? cl->hi : (float)cl->max;
+            const nne_q8_act act = nne_q8_act_from_range(lo, hi);
             nne_conv3d_q8_run(ctx->pool, ctx->kernels, yq, cap.x[i], &pq, &d, act, ws);
             double num = 0, den = 0, mx = 0;
             for (int64_t k = 0; k < nout; k++) {
@@ -281,8 +283,8 @@ static int accuracy(int argc, char **argv) {
             const double rms = sqrt(num / den);
             if (v) sb += rms;
             else sa += rms;
-            printf(" %s[%7.3f, %7.3f] %9.5f %9.4f", v ? "| " : " ", (double)cl->lo,
-                   (double)cl->hi, rms, mx / sd);
+            printf(" %s[%7.3f, %7.3f] %9.5f %9.4f", v ? "| " : " ", (double)lo, (double)hi, rms,
+                   mx / sd);
         }
         printf("\n");
         nne_free(ws);
@@ -290,9 +292,9 @@ static int accuracy(int argc, char **argv) {
         nne_free(yf);
         nne_free(yq);
     }
-    printf("mean relative rms error: A %.5f, B %.5f\n", sa / cap.n, sb / cap.n);
+    printf("mean relative rms error over %d layers: A (min/max) %.5f, B (p%g) %.5f\n", cap.n,
+           sa / cap.n, nne_calib_percentile(cb), sb / cap.n);
     for (int i = 0; i < cap.n; i++) nne_free(cap.x[i]);
-    nne_calib_free(ca);
     nne_calib_free(cb);
     nne_model_free(m);
     nne_ctx_free(ctx);

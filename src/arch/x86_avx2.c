@@ -1006,9 +1006,9 @@ static double fma_peak_avx2(int64_t iters, float *sink) {
  * vpmaddwd + vpaddd. The operands are therefore int16: the input is quantized once into a
  * zero-padded buffer of centred channel pairs, and one 32-bit broadcast of a pair meets one
  * vector of packed weights (8 output channels x the same 2 input channels). Lanes are output
- * channels, as in conv3d_row: a register tile holds 2 blocks (16 channels) x 6 columns or
- * 1 block x 12 columns; per tap and channel pair 2 (1) weight loads and 6 (12) broadcasts feed
- * 12 vpmaddwd + 12 vpaddd. Integer sums are exact, so any order gives the `_ref` values. */
+ * channels, as in conv3d_row: a register tile holds 2 blocks (16 channels) x 5 columns or
+ * 1 block x 12 columns; per tap and channel pair 2 (1) weight loads and 5 (12) broadcasts feed
+ * 10 (12) vpmaddwd + as many vpaddd. Integer sums are exact, so any order gives the `_ref` values. */
 
 /* 32 floats per step: scale, clamp (max/min return the second operand for NaN, as the
  * reference's comparisons do), round to even (cvtps uses MXCSR's default rounding), pack with
@@ -1065,18 +1065,19 @@ static inline int32_t pair32(const int16_t *p) {
     return v;
 }
 
-/* Scatters the accumulators of a tile (acc[j] = 8 output channels of column col0 + j) into
- * dst [o][x], columns col0 .. col0 + n - 1 only. */
-static inline void q8_row_store(const nne_q8_row *a, int64_t b, int64_t col0, const __m256i *acc,
-                                int nj, int64_t n) {
-    int32_t t[12][NNE_Q8_OCB];
-    for (int j = 0; j < nj; j++) _mm256_storeu_si256((__m256i *)(void *)t[j], acc[j]);
+/* Scatters a tile's results t[j][o] (8 output channels of column col0 + j) into dst [o][x],
+ * columns col0 .. col0 + n - 1 only. The accumulators are first stored to t by the tile
+ * itself (named stores: an array of __m256i would make the compiler keep them in memory). */
+static inline void q8_row_store(const nne_q8_row *a, int64_t b, int64_t col0,
+                                const int32_t (*t)[NNE_Q8_OCB], int64_t n) {
     for (int o = 0; o < NNE_Q8_OCB; o++) {
         int32_t *d = a->dst + (b * NNE_Q8_OCB + o) * a->dst_cs + col0;
         for (int64_t j = 0; j < n; j++) d[j] = t[j][o];
     }
 }
 
+#define Q8R_SA(j) _mm256_storeu_si256((__m256i *)(void *)ta[j], a##j);
+#define Q8R_SB(j) _mm256_storeu_si256((__m256i *)(void *)tb[j], b##j);
 #define Q8R_Z(j) __m256i a##j = _mm256_setzero_si256(), b##j = _mm256_setzero_si256();
 #define Q8R_Z1(j) __m256i a##j = _mm256_setzero_si256();
 #define Q8R_X(j) const __m256i x##j = _mm256_set1_epi32(pair32(s + (j) * step));
@@ -1084,13 +1085,14 @@ static inline void q8_row_store(const nne_q8_row *a, int64_t b, int64_t col0, co
     a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));                                    \
     b##j = _mm256_add_epi32(b##j, _mm256_madd_epi16(wb, x##j));
 #define Q8R_M1(j) a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));
-#define Q8R_6(M) M(0) M(1) M(2) M(3) M(4) M(5)
-#define Q8R_12(M) Q8R_6(M) M(6) M(7) M(8) M(9) M(10) M(11)
+#define Q8R_5(M) M(0) M(1) M(2) M(3) M(4)
+#define Q8R_12(M) Q8R_5(M) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
 
-/* Two output blocks (16 channels) x 6 columns from col0: per tap and channel pair 2 weight
- * loads + 6 broadcasts feed 12 vpmaddwd. */
-static void q8_row_2x6(const nne_q8_row *a, int64_t b, int64_t col0) {
-    Q8R_6(Q8R_Z)
+/* Two output blocks (16 channels) x 5 columns from col0: per tap and channel pair 2 weight
+ * loads + 5 broadcasts feed 10 vpmaddwd (10 accumulators, the two weight vectors, one
+ * broadcast and one product: 14 of the 16 registers; 6 columns would spill). */
+static void q8_row_2x5(const nne_q8_row *a, int64_t b, int64_t col0) {
+    Q8R_5(Q8R_Z)
     const int64_t step = (int64_t)a->sw * 2;
     const int16_t *wa_p = a->w + b * a->w_bs, *wb_p = wa_p + a->w_bs;
     const int16_t *sx = a->src + col0 * step;
@@ -1101,14 +1103,16 @@ static void q8_row_2x6(const nne_q8_row *a, int64_t b, int64_t col0) {
                 for (int c = 0; c < a->kw; c++, s += 2, wa_p += 16, wb_p += 16) {
                     const __m256i wa = _mm256_loadu_si256((const __m256i *)(const void *)wa_p);
                     const __m256i wb = _mm256_loadu_si256((const __m256i *)(const void *)wb_p);
-                    Q8R_6(Q8R_X)
-                    Q8R_6(Q8R_M2)
+                    Q8R_5(Q8R_X)
+                    Q8R_5(Q8R_M2)
                 }
             }
-    const int64_t n = NNE_MIN((int64_t)6, a->wout - col0);
-    const __m256i ra[6] = {a0, a1, a2, a3, a4, a5}, rb[6] = {b0, b1, b2, b3, b4, b5};
-    q8_row_store(a, b, col0, ra, 6, n);
-    q8_row_store(a, b + 1, col0, rb, 6, n);
+    const int64_t n = NNE_MIN((int64_t)5, a->wout - col0);
+    int32_t ta[5][NNE_Q8_OCB], tb[5][NNE_Q8_OCB];
+    Q8R_5(Q8R_SA)
+    Q8R_5(Q8R_SB)
+    q8_row_store(a, b, col0, (const int32_t(*)[NNE_Q8_OCB])ta, n);
+    q8_row_store(a, b + 1, col0, (const int32_t(*)[NNE_Q8_OCB])tb, n);
 }
 
 /* One output block (8 channels) x 12 columns from col0. */
@@ -1127,8 +1131,9 @@ static void q8_row_1x12(const nne_q8_row *a, int64_t b, int64_t col0) {
                     Q8R_12(Q8R_M1)
                 }
             }
-    const __m256i ra[12] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
-    q8_row_store(a, b, col0, ra, 12, NNE_MIN((int64_t)12, a->wout - col0));
+    int32_t ta[12][NNE_Q8_OCB];
+    Q8R_12(Q8R_SA)
+    q8_row_store(a, b, col0, (const int32_t(*)[NNE_Q8_OCB])ta, NNE_MIN((int64_t)12, a->wout - col0));
 }
 
 /* Block pairs outermost (their weights stay in L2 across the row), column tiles inside; an
@@ -1137,7 +1142,7 @@ static void q8_row_1x12(const nne_q8_row *a, int64_t b, int64_t col0) {
 static void q8_conv_row_avx2(const nne_q8_row *a) {
     int64_t b = 0;
     for (; b + 2 <= a->nb; b += 2)
-        for (int64_t col0 = 0; col0 < a->wout; col0 += 6) q8_row_2x6(a, b, col0);
+        for (int64_t col0 = 0; col0 < a->wout; col0 += 5) q8_row_2x5(a, b, col0);
     if (b < a->nb)
         for (int64_t col0 = 0; col0 < a->wout; col0 += 12) q8_row_1x12(a, b, col0);
 }
