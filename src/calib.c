@@ -316,14 +316,13 @@ nne_status nne_calib_from_json(nne_ctx *ctx, const char *text, size_t len, const
             (st = float_num(ctx, it, "min", lw, &mn)) || (st = float_num(ctx, it, "max", lw, &mx)) ||
             (st = float_num(ctx, it, "lo", lw, &lo)) || (st = float_num(ctx, it, "hi", lw, &hi)))
             goto fail;
-        if (mn > mx || lo > 0.0 || hi < 0.0 || (double)(float)lo != lo || (double)(float)hi != hi) {
-            st = nne_fail(ctx, NNE_ERR_FORMAT, "%s: needs min <= max, lo <= 0 <= hi, lo and hi "
-                          "floats", lw);
+        if (mn > mx || lo > 0.0 || hi < 0.0) {
+            st = nne_fail(ctx, NNE_ERR_FORMAT, "%s: needs min <= max and lo <= 0 <= hi", lw);
             goto fail;
         }
         l->min = mn;
         l->max = mx;
-        l->lo = (float)lo;
+        l->lo = (float)lo; /* cJSON writes >= 15 digits: a saved float reads back exactly */
         l->hi = (float)hi;
         i++;
     }

@@ -18,7 +18,7 @@
  *                "lo": -1.4, "hi": 3.9}, ...]}
  * "model" is optional; layers are listed in order from 0. The loader is strict (the file is
  * untrusted): every field present with its type and range, no unknown keys, lo <= 0 <= hi,
- * min <= max, all finite and within float range.
+ * min <= max, all finite and within float range (lo and hi are rounded to float).
  */
 #ifndef NNE_CALIB_H
 #define NNE_CALIB_H

@@ -1,12 +1,15 @@
 /*
  * test_calib.c - calibration statistics (src/calib.c): exact min/max ranges, percentile
  * clipping of outliers, independence of the observation order and chunking, NaN/Inf
- * handling, the JSON round trip, and the strict loader rejecting malformed files.
+ * handling, the JSON round trip, the strict loader rejecting malformed files, and
+ * `nnedge calibrate` on the demo model with one small synthetic case (the CLI from $NNE_CLI,
+ * default build/nnedge; skipped when models/demo.nne is missing).
  */
 #include <string.h>
 #include <unistd.h>
 
 #include "calib.h"
+#include "cli_run.h"
 #include "test.h"
 
 static uint64_t rng_state = 0x1234567887654321ull;
@@ -108,7 +111,7 @@ static void test_loader(void) {
         "{\"format\":\"nnedge-calibration\",\"version\":1,\"percentile\":100,\"layers\":[{"
         "\"layer\":0,\"channels\":1,\"count\":-1,\"min\":0,\"max\":1,\"lo\":0,\"hi\":1}]}",
         "{\"format\":\"nnedge-calibration\",\"version\":1,\"percentile\":100,\"layers\":[{"
-        "\"layer\":0,\"channels\":1,\"count\":1,\"min\":0,\"max\":1,\"lo\":0,\"hi\":0.1}]}",
+        "\"layer\":0,\"channels\":1,\"count\":1,\"min\":0,\"max\":1,\"lo\":0,\"hi\":-0.1}]}",
         "{\"format\":\"nnedge-calibration\",\"version\":1,\"percentile\":100,\"layers\":[{"
         "\"layer\":0,\"channels\":1,\"count\":1,\"min\":0,\"max\":1,\"lo\":0}]}",
         "{\"format\":\"nnedge-calibration\",\"version\":1,\"percentile\":100,\"model\":3,"
@@ -119,7 +122,6 @@ static void test_loader(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         nne_calib *c = NULL;
         const nne_status st = nne_calib_from_json(NULL, bad[i], strlen(bad[i]), "bad", &c);
-        /* bad[12]: hi 0.1 is not a float -> rejected as well */
         TEST_CHECK(st == NNE_ERR_FORMAT && c == NULL, "case %zu: status %d", i, (int)st);
     }
     const char *good = "{\"format\":\"nnedge-calibration\",\"version\":1,\"percentile\":99.5,"
@@ -132,9 +134,45 @@ static void test_loader(void) {
     nne_calib_free(c);
 }
 
+static void test_cli(void) {
+    const char *cli = getenv("NNE_CLI") ? getenv("NNE_CLI") : "build/nnedge";
+    if (access("models/demo.nne", R_OK) != 0 || access(cli, X_OK) != 0) {
+        test_skip("models/demo.nne or the CLI missing");
+        return;
+    }
+    char dir[] = "/tmp/nne_calib_cli_XXXXXX";
+    if (!mkdtemp(dir)) return;
+    char cases[128], out[128], case0[160], cmd[512];
+    snprintf(cases, sizeof cases, "%s/cases", dir);
+    snprintf(out, sizeof out, "%s/calib.json", dir);
+    snprintf(case0, sizeof case0, "%s/imagesTr/synth_0001_0000.nii.gz", cases);
+    const char *synth[] = {"synth", "-n", "1", "-o", cases, "--size", "small", "-q", NULL};
+    TEST_CHECK(cli_run(cli, synth) == 0, "synth: %s", cli_err);
+    const char *usage[] = {"calibrate", "-m", "models/demo.nne", NULL};
+    TEST_CHECK(cli_run(cli, usage) == 2, "missing -o must be a usage error");
+    const char *cal[] = {"calibrate", "-m", "models/demo.nne", "-o", out, "--disable-tta",
+                         "-q", case0, NULL};
+    TEST_CHECK(cli_run(cli, cal) == 0, "calibrate: %s", cli_err);
+    nne_calib *c = NULL;
+    TEST_CHECK(nne_calib_load(NULL, out, &c) == NNE_OK, "load the written file");
+    if (c) { /* demo: 10 encoder + 8 decoder convs + the seg head */
+        TEST_CHECK(nne_calib_n_layers(c) == 19, "%d layers", nne_calib_n_layers(c));
+        TEST_NEAR(nne_calib_percentile(c), 100.0, 0);
+        const nne_calib_layer *l0 = nne_calib_layer_at(c, 0), *l18 = nne_calib_layer_at(c, 18);
+        TEST_CHECK(l0 && l0->channels == 2 && l0->count > 0 && l0->lo < 0 && l0->hi > 0,
+                   "layer 0");
+        TEST_CHECK(l0 && (double)l0->lo == l0->min && (double)l0->hi == l0->max, "p100 = min/max");
+        TEST_CHECK(l18 && l18->channels == 8, "seg head input channels");
+    }
+    nne_calib_free(c);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    TEST_CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void) {
     nne_log_set_level(NNE_LOG_LEVEL_ERROR + 1);
     test_ranges();
     test_loader();
+    test_cli();
     return TEST_SUMMARY();
 }

@@ -7,7 +7,8 @@
  * Runs nnedge's normal prediction of every case (the preprocessing, sliding window, mirroring
  * and folds of `nnedge predict`, same options) with an observer on the context that feeds the
  * input of every convolution to an nne_calib (src/calib.h), then writes the per-layer ranges
- * at --percentile (99.99 by default; 100 = plain min/max) as CALIB.json. Cases are given as
+ * at --percentile (100 by default = the observed min/max; see docs/INT8.md for why) as
+ * CALIB.json. Cases are given as
  * folders in nnU-Net naming (every CASE_0000<file_ending>) or as their channel-0 files
  * (CASE_0000<file_ending>; the other channels are CASE_000c<file_ending> next to it). The
  * segmentations themselves go to a temporary folder and are deleted.
@@ -99,7 +100,7 @@ int cmd_calibrate(int argc, char **argv) {
         {"--output", "-o", CLI_STR, &out, "calibration file to write (JSON)"},
         {"--input", "-i", CLI_STR, &in_dir, "folder of cases in nnU-Net naming (CASE_0000...)"},
         {"--percentile", "-p", CLI_STR, &pct_s,
-         "range = this percentile of |x| per side (default 99.99; 100 = min/max)"},
+         "range = this percentile of |x| per side (default 100 = min/max, e.g. 99.999)"},
         {"--step-size", NULL, CLI_STR, &step_s, "sliding-window step, fraction of patch (0.5)"},
         {"--disable-tta", NULL, CLI_FLAG, &no_tta, "no test-time mirroring"},
         {"--threads", "-t", CLI_INT, &threads, "threads (default: all CPUs)"},
@@ -110,7 +111,7 @@ int cmd_calibrate(int argc, char **argv) {
     const char *pos[256];
     int npos = 0;
     int bad = cli_parse(argc, argv, 2, opts, n_opts, pos, 255, &npos, &want_help);
-    double pct = 99.99, step = 0.5;
+    double pct = 100.0, step = 0.5;
     char *end;
     if (!bad && pct_s) {
         pct = strtod(pct_s, &end);
