@@ -209,7 +209,7 @@ static void conv_bound(double *bnd, const float *x, const float *w, const nne_co
             for (int64_t yy = 0; yy < d->out[1]; yy++)
                 for (int64_t xx = 0; xx < d->out[2]; xx++) {
                     double e = 0.0, mag = 0.0;
-                    const double sx = act.scale, sw = pw->scale_w[oc];
+                    const double sx = (double)act.scale, sw = (double)pw->scale_w[oc];
                     for (int64_t ic = 0; ic < d->c_in; ic++)
                         for (int64_t t = 0; t < kv; t++) {
                             const int64_t a = t / (d->k[1] * d->k[2]), b = t / d->k[2] % d->k[1];
