@@ -93,3 +93,11 @@ const char *nne_ctx_precision(const nne_ctx *ctx) {
 }
 
 size_t nne_ctx_peak_bytes(const nne_ctx *ctx) { return ctx->peak_bytes; }
+
+void nne_ctx_set_observer(nne_ctx *ctx,
+                          void (*fn)(void *arg, int layer, const float *x, int64_t c,
+                                     const int64_t shape[3]),
+                          void *arg) {
+    ctx->observe = fn;
+    ctx->observe_arg = fn ? arg : NULL;
+}

@@ -133,6 +133,36 @@ typedef struct nne_conv3d_row {
                        /* previous call summed the preceding input channels)            */
 } nne_conv3d_row;
 
+/* One output row of the INT8 direct convolution (src/conv3d_q8.c), int32 results for nb
+ * blocks of NNE_Q8_OCB output channels:
+ *   dst[(b * OCB + o) * dst_cs + x] = sum_{p < cp, a < kd, e < kh, c < kw, i < 2}
+ *       w[b * w_bs + ((((p * kd + a) * kh + e) * kw + c) * OCB + o) * 2 + i]
+ *     * src[p * src_ps + a * src_ds + e * src_hs + (x * sw + c) * 2 + i]
+ * for b < nb, o < OCB, x < wout (nothing else is written). Input channels are paired:
+ * src holds the centred activations (q - zp, -255..255) of channels 2p and 2p + 1 side by side
+ * as int16, already zero padded on every side (no bounds checks; a kernel may read up to
+ * NNE_Q8_SLACK columns past the last one wout needs), and w the int8 weights (-127..127) of
+ * the same two channels, so one 32-bit lane of a 16-bit multiply-add (AVX2 vpmaddwd) takes
+ * the two products of a pair. |sum| <= cp * kd * kh * kw * 2 * 127 * 255 < 2^31 for the
+ * 3x3x3 x 640 channels of the plans (and up to 33000 pairs), so the int32 sums never
+ * overflow: every variant is exact and returns the `_ref` values. */
+#define NNE_Q8_OCB 8
+#define NNE_Q8_SLACK 16
+typedef struct nne_q8_row {
+    int32_t *dst;       /* [nb * OCB][dst_cs] results at column 0                            */
+    int64_t dst_cs;
+    const int16_t *src; /* padded pairs at (pair 0, first tap plane, first tap row, column 0) */
+    int64_t src_ps;     /* stride per channel pair (int16 elements)                          */
+    int64_t src_ds;     /* stride per kd (padded plane)                                      */
+    int64_t src_hs;     /* stride per kh (padded row)                                        */
+    const int16_t *w;   /* packed [nb][cp][kd][kh][kw][OCB][2]                               */
+    int64_t w_bs;       /* stride per output block (cp * kd * kh * kw * OCB * 2)            */
+    int64_t cp;         /* channel pairs                                                     */
+    int kd, kh, kw, sw; /* kernel and stride along w                                         */
+    int64_t wout;       /* output columns                                                    */
+    int64_t nb;         /* output channel blocks                                             */
+} nne_q8_row;
+
 typedef struct nne_kernels {
     const char *name; /* "ref", "avx2", "neon" */
 
@@ -203,6 +233,19 @@ typedef struct nne_kernels {
      * nne_f32_to_f16 (src/half.h). The hardware conversions (F16C, NEON) round the same way. */
     void (*f16_to_f32)(float *restrict dst, const uint16_t *restrict src, int64_t n);
     void (*f32_to_f16)(uint16_t *restrict dst, const float *restrict src, int64_t n);
+    /* ---- INT8 convolution (src/conv3d_q8.c; layouts at nne_q8_row) ---- */
+    /* Activation quantization: dst[i] = clamp(rint(src[i] * inv_scale), -zp, 255 - zp) + zp
+     * for i < n, the clamp applied in float before rounding (round half to even), so every
+     * variant gives the same bytes; NaN maps to 0. */
+    void (*q8_quantize)(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                        float inv_scale, int32_t zp);
+    /* Two quantized rows as centred int16 pairs: dst[2 i] = a[i] - zp, dst[2 i + 1] =
+     * b[i] - zp for i < n. */
+    void (*q8_pairs)(int16_t *restrict dst, const uint8_t *restrict a, const uint8_t *restrict b,
+                     int64_t n, int32_t zp);
+    /* One output row of the INT8 direct convolution (see nne_q8_row). Exact: every variant
+     * returns the same int32 values. */
+    void (*q8_conv_row)(const struct nne_q8_row *a);
 } nne_kernels;
 
 /* Tables defined by the arch files (only those compiled for this target exist). */

@@ -31,6 +31,19 @@ struct nne_ctx {
                                   /* in place (model.c); 0 ($NNE_STREAM=0): whole tensors */
     struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */
     char errmsg[NNE_ERRMSG_LEN];  /* last error, "" if none                                */
+    /* Observer of every convolution's input (calibration, `nnedge calibrate`), NULL = off:
+     * called by the forward on the calling thread before each conv with `layer` = the conv's
+     * running index in forward order (encoder, decoder, seg head last) and its input
+     * x [c][shape] (borrowed for the call). */
+    void (*observe)(void *arg, int layer, const float *x, int64_t c, const int64_t shape[3]);
+    void *observe_arg;
 };
+
+/* Attaches (or with fn NULL detaches) the convolution-input observer of ctx (see above); arg
+ * is retained and passed back until detached. */
+void nne_ctx_set_observer(nne_ctx *ctx,
+                          void (*fn)(void *arg, int layer, const float *x, int64_t c,
+                                     const int64_t shape[3]),
+                          void *arg);
 
 #endif /* NNE_CTX_H */

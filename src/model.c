@@ -342,6 +342,7 @@ typedef struct fwd {
     const char *prof_part; /* the conv block being run: "enc", "dec" or "seg", */
     int prof_level, prof_j; /* its resolution level and conv index            */
     double prof_t0;         /* start of a streamed conv (its upsampling excluded) */
+    int n_obs;        /* real run: convs passed to ctx->observe so far (ctx.h) */
 } fwd;
 
 static unsigned char dry_dummy[NNE_ALIGN];
@@ -397,6 +398,8 @@ static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const 
                        int64_t cout, const int k[3], const int stride[3],
                        const nne_conv3d_w *pw, const float *g, const float *beta, int norm,
                        int64_t out[3]) {
+    if (!f->dry && f->ctx->observe) /* calibration: the input of every conv (ctx.h) */
+        f->ctx->observe(f->ctx->observe_arg, f->n_obs++, src, cin, in);
     nne_conv3d_desc d;
     nne_conv3d_desc_init(&d, cin, cout, in, k, stride);
     memcpy(out, d.out, sizeof d.out);
@@ -418,7 +421,9 @@ static const int one3[3] = {1, 1, 1};
 
 /* Whether a convolution can run over slabs of planes (nne_conv3d_run_z). */
 static int streams(const fwd *f, const nne_conv3d_w *pw) {
-    return f->ctx->stream && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4);
+    /* an observer (calibration) sees every conv's whole input: no streaming then */
+    return f->ctx->stream && !f->ctx->observe &&
+           (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4);
 }
 
 /* Output planes per slab of a streamed convolution: a multiple of 4 (both Winograd tiles)

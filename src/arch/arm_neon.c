@@ -853,6 +853,110 @@ static double fma_peak_neon(int64_t iters, float *sink) {
     return 2.0 * 16 * 4 * (double)iters;
 }
 
+/* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------
+ *
+ * DESIGN (q8_conv_row). Widening multiply-accumulate (vmlal_s16 / vmlal_high_s16) of the
+ * centred int16 channel pairs of nne_q8_row: a q register of packed weights holds 4 output
+ * channels x the 2 channels of a pair, the input pair is duplicated over the lanes, so each
+ * 32-bit accumulator lane collects one of the two products of a pair; a final pairwise add
+ * (vpaddq_s32) joins them. Each lane sums at most cp * taps products of |.| <= 127 * 255, so
+ * nothing overflows and the result equals `_ref` exactly. Register tile: 8 output channels x
+ * 4 columns (16 accumulators). The dot-product extension (sdot, 4 int8 products per lane)
+ * would need int8 operands instead of the centred int16 ones; it is not used. */
+
+/* 16 floats per step; the clamp uses explicit compares + selects (vmaxq/vminq would propagate
+ * NaN), so NaN lands on the lower bound as in the reference; vcvtnq rounds half to even. */
+static void q8_quantize_neon(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                             float inv_scale, int32_t zp) {
+    const float lof = (float)-zp, hif = (float)(255 - zp);
+    const float32x4_t lo = vdupq_n_f32(lof), hi = vdupq_n_f32(hif);
+    const int32x4_t z = vdupq_n_s32(zp);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        int16x8_t h[2];
+        for (int j = 0; j < 2; j++) {
+            int32x4_t q[2];
+            for (int k = 0; k < 2; k++) {
+                float32x4_t v = vmulq_n_f32(vld1q_f32(src + i + 8 * j + 4 * k), inv_scale);
+                v = vbslq_f32(vcgtq_f32(v, lo), v, lo);
+                v = vbslq_f32(vcltq_f32(v, hi), v, hi);
+                q[k] = vaddq_s32(vcvtnq_s32_f32(v), z);
+            }
+            h[j] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        }
+        vst1q_u8(dst + i, vcombine_u8(vqmovun_s16(h[0]), vqmovun_s16(h[1])));
+    }
+    for (; i < n; i++) {
+        float v = src[i] * inv_scale;
+        v = v > lof ? v : lof;
+        v = v < hif ? v : hif;
+        dst[i] = (uint8_t)((int32_t)rintf(v) + zp);
+    }
+}
+
+/* 8 columns per step: widen, subtract the zero point, store interleaved (vst2q). */
+static void q8_pairs_neon(int16_t *restrict dst, const uint8_t *restrict a,
+                          const uint8_t *restrict b, int64_t n, int32_t zp) {
+    const int16x8_t z = vdupq_n_s16((int16_t)zp);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        int16x8x2_t v;
+        v.val[0] = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(a + i))), z);
+        v.val[1] = vsubq_s16(vreinterpretq_s16_u16(vmovl_u8(vld1_u8(b + i))), z);
+        vst2q_s16(dst + 2 * i, v);
+    }
+    for (; i < n; i++) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+}
+
+/* One output block (8 channels) x 4 columns from x0: per tap and channel pair two weight
+ * vectors (channels 0-3 and 4-7, each with both products of the pair) and one duplicated
+ * input pair per column feed 4 widening multiply-accumulates per column; the pair products
+ * stay apart in the lanes until the final pairwise adds. Columns past wout are computed on
+ * the padding and not stored. */
+static void q8_row_1x4(const nne_q8_row *a, int64_t b, int64_t x0) {
+    int32x4_t acc[4][4]; /* [column][channels 0-1, 2-3, 4-5, 6-7, unreduced] */
+    for (int j = 0; j < 4; j++)
+        for (int q = 0; q < 4; q++) acc[j][q] = vdupq_n_s32(0);
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wp = a->w + b * a->w_bs;
+    const int16_t *sx = a->src + x0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wp += 16) {
+                    const int16x8_t w0 = vld1q_s16(wp), w1 = vld1q_s16(wp + 8);
+                    for (int j = 0; j < 4; j++) {
+                        int32_t v;
+                        memcpy(&v, s + j * step, sizeof v);
+                        const int16x8_t x = vreinterpretq_s16_s32(vdupq_n_s32(v));
+                        acc[j][0] = vmlal_s16(acc[j][0], vget_low_s16(w0), vget_low_s16(x));
+                        acc[j][1] = vmlal_high_s16(acc[j][1], w0, x);
+                        acc[j][2] = vmlal_s16(acc[j][2], vget_low_s16(w1), vget_low_s16(x));
+                        acc[j][3] = vmlal_high_s16(acc[j][3], w1, x);
+                    }
+                }
+            }
+    const int64_t n = NNE_MIN((int64_t)4, a->wout - x0);
+    int32_t t[4][NNE_Q8_OCB];
+    for (int j = 0; j < 4; j++) {
+        vst1q_s32(t[j], vpaddq_s32(acc[j][0], acc[j][1]));
+        vst1q_s32(t[j] + 4, vpaddq_s32(acc[j][2], acc[j][3]));
+    }
+    for (int o = 0; o < NNE_Q8_OCB; o++) {
+        int32_t *d = a->dst + (b * NNE_Q8_OCB + o) * a->dst_cs + x0;
+        for (int64_t j = 0; j < n; j++) d[j] = t[j][o];
+    }
+}
+
+static void q8_conv_row_neon(const nne_q8_row *a) {
+    for (int64_t b = 0; b < a->nb; b++)
+        for (int64_t x0 = 0; x0 < a->wout; x0 += 4) q8_row_1x4(a, b, x0);
+}
+
 /* NEON is architectural on AArch64: this table is always available there. */
 /* binary16 rows with the NEON conversions (FPCR rounding: nearest, ties to even), 4 at a
  * time; the tail through half.c. */
@@ -891,6 +995,10 @@ const nne_kernels nne_kernels_neon = {
     .fma_peak = fma_peak_neon,
     .f16_to_f32 = f16_to_f32_neon,
     .f32_to_f16 = f32_to_f16_neon,
+    /* INT8 convolution */
+    .q8_quantize = q8_quantize_neon,
+    .q8_pairs = q8_pairs_neon,
+    .q8_conv_row = q8_conv_row_neon,
 };
 #else
 typedef int nne_arm_neon_empty; /* ISO C forbids an empty translation unit */

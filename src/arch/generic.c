@@ -5,6 +5,8 @@
  * C, no intrinsics; summation order is the natural loop order, written to be read, not to be
  * fast. The contracts of every kernel are documented on the table fields in src/cpu.h.
  */
+#include <math.h>
+
 #include "../cpu.h"
 #include "../half.h"
 
@@ -323,6 +325,53 @@ static void f32_to_f16_ref(uint16_t *restrict dst, const float *restrict src, in
         dst[i] = nne_f32_to_f16(src[i]);
 }
 
+/* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------ */
+
+/* Scale, clamp in float (NaN fails both comparisons and lands on the lower bound), round half
+ * to even with rintf in the default rounding mode, shift by the zero point. */
+static void q8_quantize_ref(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                            float inv_scale, int32_t zp) {
+    const float lo = (float)-zp, hi = (float)(255 - zp);
+    for (int64_t i = 0; i < n; i++) {
+        float v = src[i] * inv_scale;
+        v = v > lo ? v : lo;
+        v = v < hi ? v : hi;
+        dst[i] = (uint8_t)((int32_t)rintf(v) + zp);
+    }
+}
+
+static void q8_pairs_ref(int16_t *restrict dst, const uint8_t *restrict a,
+                         const uint8_t *restrict b, int64_t n, int32_t zp) {
+    for (int64_t i = 0; i < n; i++) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+}
+
+/* Every result separately, in int32 (exact: see nne_q8_row for the bound). */
+static void q8_conv_row_ref(const nne_q8_row *a) {
+    const int64_t taps = (int64_t)a->kd * a->kh * a->kw;
+    for (int64_t b = 0; b < a->nb; b++) {
+        for (int o = 0; o < NNE_Q8_OCB; o++) {
+            for (int64_t x = 0; x < a->wout; x++) {
+                int32_t acc = 0;
+                for (int64_t p = 0; p < a->cp; p++) {
+                    for (int64_t t = 0; t < taps; t++) {
+                        const int64_t kd = t / (a->kh * a->kw), kh = t / a->kw % a->kh;
+                        const int64_t kw = t % a->kw;
+                        const int16_t *w =
+                            a->w + b * a->w_bs + ((p * taps + t) * NNE_Q8_OCB + o) * 2;
+                        const int16_t *s = a->src + p * a->src_ps + kd * a->src_ds +
+                                           kh * a->src_hs + (x * a->sw + kw) * 2;
+                        acc += (int32_t)w[0] * s[0] + (int32_t)w[1] * s[1];
+                    }
+                }
+                a->dst[(b * NNE_Q8_OCB + o) * a->dst_cs + x] = acc;
+            }
+        }
+    }
+}
+
 /* The reference table: every field set, always compiled, the oracle of test_kernels.c. */
 /* Peak probe of the portable path: 8 independent chains x = x * m + a in plain C, written
  * out so they stay in registers (ISO C without -ffp-contract: one multiply and one add, 2
@@ -365,4 +414,8 @@ const nne_kernels nne_kernels_ref = {
     .fma_peak = fma_peak_ref,
     .f16_to_f32 = f16_to_f32_ref,
     .f32_to_f16 = f32_to_f16_ref,
+    /* INT8 convolution */
+    .q8_quantize = q8_quantize_ref,
+    .q8_pairs = q8_pairs_ref,
+    .q8_conv_row = q8_conv_row_ref,
 };

@@ -1013,6 +1013,159 @@ static void f32_to_f16_avx2(uint16_t *restrict dst, const float *restrict src, i
         dst[i] = nne_f32_to_f16(src[i]);
 }
 
+/* ---- INT8 convolution (src/conv3d_q8.c) ------------------------------------------------
+ *
+ * DESIGN (q8_conv_row). Zen 3 has no VNNI, so the products come from vpmaddwd
+ * (_mm256_madd_epi16): 16-bit x 16-bit products, adjacent pairs summed into 32-bit lanes,
+ * exact for every input (|a b + c d| <= 2 * 32768^2 fits int32; our operands are far
+ * smaller). vpmaddubsw (u8 x s8) would take 32 products per instruction, but it sums pairs
+ * into int16 with saturation: 255 * 127 * 2 = 64770 overflows, so it is exact only with
+ * 7-bit activations (half the resolution), and its int16 pairs need a second vpmaddwd against
+ * ones to widen, so it issues the same two multiply-pipe instructions per 32 products as
+ * vpmaddwd + vpaddd. The operands are therefore int16: the input is quantized once into a
+ * zero-padded buffer of centred channel pairs, and one 32-bit broadcast of a pair meets one
+ * vector of packed weights (8 output channels x the same 2 input channels). Lanes are output
+ * channels, as in conv3d_row: a register tile holds 2 blocks (16 channels) x 5 columns or
+ * 1 block x 12 columns; per tap and channel pair 2 (1) weight loads and 5 (12) broadcasts feed
+ * 10 (12) vpmaddwd + as many vpaddd. Integer sums are exact, so any order gives the `_ref` values. */
+
+/* 32 floats per step: scale, clamp (max/min return the second operand for NaN, as the
+ * reference's comparisons do), round to even (cvtps uses MXCSR's default rounding), pack with
+ * saturation (values are already in range) and undo the per-lane order of the packs. */
+static void q8_quantize_avx2(uint8_t *restrict dst, const float *restrict src, int64_t n,
+                             float inv_scale, int32_t zp) {
+    const __m256 s = _mm256_set1_ps(inv_scale);
+    const __m256 lo = _mm256_set1_ps((float)-zp), hi = _mm256_set1_ps((float)(255 - zp));
+    const __m256i z = _mm256_set1_epi32(zp), perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i q[4];
+        for (int j = 0; j < 4; j++) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(src + i + 8 * j), s);
+            v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+            q[j] = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
+        }
+        const __m256i a = _mm256_packs_epi32(q[0], q[1]), b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), perm);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), u);
+    }
+    const float lof = (float)-zp, hif = (float)(255 - zp);
+    for (; i < n; i++) {
+        float v = src[i] * inv_scale;
+        v = v > lof ? v : lof;
+        v = v < hif ? v : hif;
+        dst[i] = (uint8_t)((int32_t)rintf(v) + zp);
+    }
+}
+
+/* 16 columns per step: byte interleave, zero-extend to 16 bits, subtract the zero point. */
+static void q8_pairs_avx2(int16_t *restrict dst, const uint8_t *restrict a,
+                          const uint8_t *restrict b, int64_t n, int32_t zp) {
+    const __m256i z = _mm256_set1_epi16((short)zp);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i va = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
+        const __m128i vb = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+        const __m256i l = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(va, vb)), z);
+        const __m256i h = _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(va, vb)), z);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 2 * i), l);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 2 * i + 16), h);
+    }
+    for (; i < n; i++) {
+        dst[2 * i] = (int16_t)(a[i] - zp);
+        dst[2 * i + 1] = (int16_t)(b[i] - zp);
+    }
+}
+
+/* The 32-bit pair at p (two int16) as one integer, for the broadcast. */
+static inline int32_t pair32(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Scatters a tile's results t[j][o] (8 output channels of column col0 + j) into dst [o][x],
+ * columns col0 .. col0 + n - 1 only. The accumulators are first stored to t by the tile
+ * itself (named stores: an array of __m256i would make the compiler keep them in memory). */
+static inline void q8_row_store(const nne_q8_row *a, int64_t b, int64_t col0,
+                                const int32_t (*t)[NNE_Q8_OCB], int64_t n) {
+    for (int o = 0; o < NNE_Q8_OCB; o++) {
+        int32_t *d = a->dst + (b * NNE_Q8_OCB + o) * a->dst_cs + col0;
+        for (int64_t j = 0; j < n; j++) d[j] = t[j][o];
+    }
+}
+
+#define Q8R_SA(j) _mm256_storeu_si256((__m256i *)(void *)ta[j], a##j);
+#define Q8R_SB(j) _mm256_storeu_si256((__m256i *)(void *)tb[j], b##j);
+#define Q8R_Z(j) __m256i a##j = _mm256_setzero_si256(), b##j = _mm256_setzero_si256();
+#define Q8R_Z1(j) __m256i a##j = _mm256_setzero_si256();
+#define Q8R_X(j) const __m256i x##j = _mm256_set1_epi32(pair32(s + (j) * step));
+#define Q8R_M2(j)                                                                                  \
+    a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));                                    \
+    b##j = _mm256_add_epi32(b##j, _mm256_madd_epi16(wb, x##j));
+#define Q8R_M1(j) a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(wa, x##j));
+#define Q8R_5(M) M(0) M(1) M(2) M(3) M(4)
+#define Q8R_12(M) Q8R_5(M) M(5) M(6) M(7) M(8) M(9) M(10) M(11)
+
+/* Two output blocks (16 channels) x 5 columns from col0: per tap and channel pair 2 weight
+ * loads + 5 broadcasts feed 10 vpmaddwd (10 accumulators, the two weight vectors, one
+ * broadcast and one product: 14 of the 16 registers; 6 columns would spill). */
+static void q8_row_2x5(const nne_q8_row *a, int64_t b, int64_t col0) {
+    Q8R_5(Q8R_Z)
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wa_p = a->w + b * a->w_bs, *wb_p = wa_p + a->w_bs;
+    const int16_t *sx = a->src + col0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wa_p += 16, wb_p += 16) {
+                    const __m256i wa = _mm256_loadu_si256((const __m256i *)(const void *)wa_p);
+                    const __m256i wb = _mm256_loadu_si256((const __m256i *)(const void *)wb_p);
+                    Q8R_5(Q8R_X)
+                    Q8R_5(Q8R_M2)
+                }
+            }
+    const int64_t n = NNE_MIN((int64_t)5, a->wout - col0);
+    int32_t ta[5][NNE_Q8_OCB], tb[5][NNE_Q8_OCB];
+    Q8R_5(Q8R_SA)
+    Q8R_5(Q8R_SB)
+    q8_row_store(a, b, col0, (const int32_t(*)[NNE_Q8_OCB])ta, n);
+    q8_row_store(a, b + 1, col0, (const int32_t(*)[NNE_Q8_OCB])tb, n);
+}
+
+/* One output block (8 channels) x 12 columns from col0. */
+static void q8_row_1x12(const nne_q8_row *a, int64_t b, int64_t col0) {
+    Q8R_12(Q8R_Z1)
+    const int64_t step = (int64_t)a->sw * 2;
+    const int16_t *wa_p = a->w + b * a->w_bs;
+    const int16_t *sx = a->src + col0 * step;
+    for (int64_t p = 0; p < a->cp; p++)
+        for (int kd = 0; kd < a->kd; kd++)
+            for (int kh = 0; kh < a->kh; kh++) {
+                const int16_t *s = sx + p * a->src_ps + kd * a->src_ds + kh * a->src_hs;
+                for (int c = 0; c < a->kw; c++, s += 2, wa_p += 16) {
+                    const __m256i wa = _mm256_loadu_si256((const __m256i *)(const void *)wa_p);
+                    Q8R_12(Q8R_X)
+                    Q8R_12(Q8R_M1)
+                }
+            }
+    int32_t ta[12][NNE_Q8_OCB];
+    Q8R_12(Q8R_SA)
+    q8_row_store(a, b, col0, (const int32_t(*)[NNE_Q8_OCB])ta, NNE_MIN((int64_t)12, a->wout - col0));
+}
+
+/* Block pairs outermost (their weights stay in L2 across the row), column tiles inside; an
+ * odd last block takes 12-column tiles. Tiles past wout compute on padding and store only
+ * the valid columns. */
+static void q8_conv_row_avx2(const nne_q8_row *a) {
+    int64_t b = 0;
+    for (; b + 2 <= a->nb; b += 2)
+        for (int64_t col0 = 0; col0 < a->wout; col0 += 5) q8_row_2x5(a, b, col0);
+    if (b < a->nb)
+        for (int64_t col0 = 0; col0 < a->wout; col0 += 12) q8_row_1x12(a, b, col0);
+}
+
 const nne_kernels nne_kernels_avx2 = {
     .name = "avx2",
     .axpy_rows = axpy_rows_avx2,
@@ -1032,6 +1185,10 @@ const nne_kernels nne_kernels_avx2 = {
     .fma_peak = fma_peak_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
+    /* INT8 convolution */
+    .q8_quantize = q8_quantize_avx2,
+    .q8_pairs = q8_pairs_avx2,
+    .q8_conv_row = q8_conv_row_avx2,
 };
 #else
 typedef int nne_x86_avx2_empty; /* ISO C forbids an empty translation unit */

@@ -62,6 +62,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_dataset(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 /* Computes the stroke report of mask (with dwi / adc, either may be NULL; all borrowed) and
  * writes PREFIX.json and PREFIX.png (the PNG is skipped with a warning when built without

@@ -24,6 +24,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "time forward passes on a fixed random input and print JSON"},
     {"synth", cmd_synth, "write synthetic stroke cases (DWI, ADC, mask, manifest) for testing"},
     {"dataset", cmd_dataset, "convert ISLES'22 to an nnU-Net raw dataset with nnU-Net's 5 folds"},
+    {"calibrate", cmd_calibrate, "per-layer activation ranges for INT8 inference (JSON)"},
 };
 
 static void usage(FILE *f) {
