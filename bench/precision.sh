@@ -2,20 +2,22 @@
 # bench/precision.sh - reduced precision against FP32 on held-out synthetic cases, nnedge only.
 #
 # usage: bench/precision.sh [-m MODEL.nne] [-n N] [--seed S] [-t THREADS] [--work DIR]
-#                           [--precisions "fp16 ..."]
+#                           [--precisions "fp16 int8"] [--calibration FILE] [--cal-cases K]
 #
 # 1. `nnedge synth` draws N lesion cases (default 12, seed 2: never used for training the bundled
 #    model, whose recipe uses seed 1).
-# 2. `nnedge predict` segments them with the full nnU-Net pipeline (sliding window, mirroring) in
+# 2. For int8 without --calibration, `nnedge calibrate` measures the activation ranges on K other
+#    synthetic cases (default 4, seed 7) first.
+# 3. `nnedge predict` segments them with the full nnU-Net pipeline (sliding window, mirroring) in
 #    FP32 and in every precision listed (default "fp16"), timing each run.
-# 3. `nnedge evaluate` scores every reduced-precision mask against the FP32 mask of the same case
+# 4. `nnedge evaluate` scores every reduced-precision mask against the FP32 mask of the same case
 #    (the FP32 masks act as ground truth: Dice 1 means voxel-identical) and every mask against the
 #    synthetic ground truth.
 # Prints one JSON object: per precision the Dice against FP32 (mean, min, per case), the Dice
 # against the ground truth and the wall time of the predict run. Default model: models/demo.nne.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MODEL=$ROOT/models/demo.nne SEED=2 N=12 T=2 WORK=$ROOT/build/precision PRECS=fp16
+MODEL=$ROOT/models/demo.nne SEED=2 N=12 T=2 WORK=$ROOT/build/precision PRECS=fp16 CAL= NCAL=4
 while [ $# -gt 0 ]; do
     case $1 in
     -m) MODEL=$2; shift 2 ;;
@@ -24,6 +26,8 @@ while [ $# -gt 0 ]; do
     -t) T=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --precisions) PRECS=$2; shift 2 ;;
+    --calibration) CAL=$2; shift 2 ;;
+    --cal-cases) NCAL=$2; shift 2 ;;
     *) echo "precision.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -32,10 +36,20 @@ CLI=$ROOT/build/nnedge
 rm -rf "$WORK"
 mkdir -p "$WORK"
 "$CLI" synth -n "$N" -o "$WORK/cases" --seed "$SEED" -q
+case " $PRECS " in *" int8 "*)
+    if [ -z "$CAL" ]; then
+        "$CLI" synth -n "$NCAL" -o "$WORK/calcases" --seed 7 -q
+        CAL=$WORK/calibration.json
+        "$CLI" calibrate -m "$MODEL" -i "$WORK/calcases/imagesTr" -o "$CAL" -t "$T" -q
+    fi ;;
+esac
 for p in fp32 $PRECS; do
+    extra=
+    [ "$p" = int8 ] && extra="--calibration $CAL"
     start=$(date +%s.%N)
+    # shellcheck disable=SC2086
     "$CLI" predict -m "$MODEL" -i "$WORK/cases/imagesTr" -o "$WORK/pred_$p" -t "$T" --quiet \
-        --precision "$p"
+        --precision "$p" $extra
     end=$(date +%s.%N)
     echo "$start $end" >"$WORK/time_$p"
     "$CLI" evaluate --pred "$WORK/pred_$p" --gt "$WORK/cases/labelsTr" --no-hd \

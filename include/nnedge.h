@@ -126,15 +126,20 @@ typedef struct nne_ctx_params {
                         F(4x4x2,3x3x3) on every stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer
                         products, about 4x the rounding error, 2.25x the prepared weight
                         memory). Borrowed during init.                                       */
-    const char *precision; /* storage precision of the activations of every forward:
+    const char *precision; /* precision of models loaded with this context:
                         NULL/"fp32" = float32 (or $NNE_PRECISION if set); "fp16" = IEEE
-                        binary16 activations (half the memory; the arithmetic, the instance
-                        norm's statistics and the logits stay float32; see src/model.c).
+                        binary16 activations and weights (half the memory; the arithmetic, the
+                        instance norm's statistics and the logits stay float32;
+                        docs/MEMORY.md); "int8" = int8 weights and uint8 activations for the
+                        convolutions where that is faster than their float32 algorithm on this
+                        CPU, with the activation ranges of `calibration` (docs/INT8.md).
                         Borrowed during init.                                                */
+    const char *calibration; /* "int8": the file `nnedge calibrate` wrote for the model
+                        (required; or $NNE_CALIBRATION). Read during init.                  */
 } nne_ctx_params;
 
 /* Returns the defaults: n_threads 0 (all CPUs), isa NULL (auto), conv NULL (auto), precision
- * NULL (fp32). */
+ * NULL (fp32), calibration NULL. */
 NNE_API nne_ctx_params nne_ctx_default_params(void);
 
 /* Creates a context. `params` may be NULL for the defaults. On success *out is an owned
@@ -155,7 +160,7 @@ NNE_API int nne_ctx_n_threads(const nne_ctx *ctx);
 /* Name of the kernel variant in use ("ref", "avx2", "neon"); static storage. */
 NNE_API const char *nne_ctx_isa(const nne_ctx *ctx);
 
-/* The storage precision of models loaded with this context: "fp32" or "fp16". */
+/* The precision of models loaded with this context: "fp32", "fp16" or "int8". */
 NNE_API const char *nne_ctx_precision(const nne_ctx *ctx);
 
 /* ============================================================================================== */

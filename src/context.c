@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "calib.h"
 #include "ctx.h"
 
 nne_ctx_params nne_ctx_default_params(void) {
@@ -15,6 +16,7 @@ nne_ctx_params nne_ctx_default_params(void) {
     p.isa = NULL;
     p.conv = NULL;
     p.precision = NULL;
+    p.calibration = NULL;
     return p;
 }
 
@@ -49,9 +51,16 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
     }
     const int precision = !strcmp(prec, "fp32") ? NNE_PREC_FP32
                           : !strcmp(prec, "fp16") ? NNE_PREC_FP16
+                          : !strcmp(prec, "int8") ? NNE_PREC_INT8
                                                   : -1;
     if (precision < 0) {
-        nne_log(NNE_LOG_LEVEL_ERROR, "precision '%s' is unknown (fp32, fp16)", prec);
+        nne_log(NNE_LOG_LEVEL_ERROR, "precision '%s' is unknown (fp32, fp16, int8)", prec);
+        return NNE_ERR_ARG;
+    }
+    const char *calib_path = p.calibration;
+    if (!calib_path) calib_path = getenv("NNE_CALIBRATION");
+    if (precision == NNE_PREC_INT8 && !(calib_path && *calib_path)) {
+        nne_log(NNE_LOG_LEVEL_ERROR, "precision int8 needs a calibration file (nnedge calibrate)");
         return NNE_ERR_ARG;
     }
     int nth = p.n_threads;
@@ -72,6 +81,15 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
         free(ctx);
         return st;
     }
+    if (precision == NNE_PREC_INT8) {
+        st = nne_calib_load(ctx, calib_path, &ctx->calib);
+        if (st != NNE_OK) {
+            nne_log(NNE_LOG_LEVEL_ERROR, "%s", ctx->errmsg);
+            nne_pool_free(ctx->pool);
+            free(ctx);
+            return st;
+        }
+    }
     *out = ctx;
     return NNE_OK;
 }
@@ -81,6 +99,7 @@ void nne_ctx_free(nne_ctx *ctx) {
     nne_pool_free(ctx->pool);
     nne_arena_free(&ctx->arena);
     nne_free(ctx->ws);
+    nne_calib_free(ctx->calib);
     free(ctx);
 }
 
@@ -89,7 +108,8 @@ int nne_ctx_n_threads(const nne_ctx *ctx) { return nne_pool_n_threads(ctx->pool)
 const char *nne_ctx_isa(const nne_ctx *ctx) { return ctx->kernels->name; }
 
 const char *nne_ctx_precision(const nne_ctx *ctx) {
-    return ctx->precision == NNE_PREC_FP16 ? "fp16" : "fp32";
+    return ctx->precision == NNE_PREC_FP16 ? "fp16" : ctx->precision == NNE_PREC_INT8 ? "int8"
+                                                                                       : "fp32";
 }
 
 size_t nne_ctx_peak_bytes(const nne_ctx *ctx) { return ctx->peak_bytes; }

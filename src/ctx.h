@@ -27,6 +27,7 @@ struct nne_ctx {
                                   /* ("auto"), 2 F(2x2x2) / 3 F(4x4x2) on every 3x3x3      */
                                   /* stride-1 layer (nne_conv3d_algo_pick)                 */
     int precision;                /* NNE_PREC_FP32 / FP16 (activation storage) / INT8     */
+    struct nne_calib *calib;      /* owned: the INT8 activation ranges (precision INT8)   */
     int stream;                   /* 1: stream Winograd convolutions over slabs of planes  */
                                   /* in place (model.c); 0 ($NNE_STREAM=0): whole tensors */
     struct nne_profile *profile;  /* borrowed per-op timings of each forward, NULL = off  */

@@ -45,6 +45,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "calib.h"
 #include "ctx.h"
 #include "half.h"
 #include "json.h"
@@ -96,9 +97,11 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
 #ifndef WINO4_MAX_BYTES
 #define WINO4_MAX_BYTES ((size_t)8 << 20)
 #endif
-static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino) {
+static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino, int f16) {
     const nne_conv3d_algo algo = nne_conv3d_algo_pick(d, wino);
-    if (wino == 1 && algo == NNE_CONV3D_WINO &&
+    /* not with binary16 weights: F(4x4x2)'s larger transform coefficients multiply their
+     * rounding (test_golden: 7e-3 x range against 2e-3 with F(2x2x2)) */
+    if (wino == 1 && !f16 && algo == NNE_CONV3D_WINO &&
         nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES &&
         !getenv("NNE_NO_WINO4"))
         return NNE_CONV3D_WINO4;
@@ -143,12 +146,18 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
     const int S = a->n_stages;
     const int wino = ctx ? ctx->wino : 1;
     nne_pool *pool = ctx ? ctx->pool : NULL;
+    /* INT8: the convs whose float32 algorithm is not Winograd, except the first (its input is
+     * the image) and the seg head (docs/INT8.md); $NNE_INT8=all: Winograd layers too */
+    const int q8 = ctx && ctx->precision == NNE_PREC_INT8;
+    const char *q8_env = getenv("NNE_INT8");
+    const int q8_all = q8_env && !strcmp(q8_env, "all");
     static const int one[3] = {1, 1, 1};
     int64_t lvl[NNE_MAX_STAGES][3];
     for (int s = 0; s < S; s++) nne_arch_stage_shape(a, s, m->patch, lvl[s]);
     size_t off = 0;
     for (int fo = 0; fo < m->n_folds; fo++) {
         nne_fold_w *fw = &m->folds[fo];
+        int layer = 0; /* conv index in forward order, as `nnedge calibrate` numbers them */
         for (int i = 0; i < 2 * S; i++) { /* encoder stages, then decoder stages */
             const int enc = i < S, s = enc ? i : i - S;
             if (!enc && s >= S - 1) continue;
@@ -162,7 +171,7 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                 nne_conv3d_desc d;
                 nne_conv3d_desc_init(&d, cin, F, in, a->kernel[L],
                                      (enc && j == 0) ? a->stride[s] : one);
-                const nne_conv3d_algo algo = layer_algo(&d, wino);
+                const nne_conv3d_algo algo = layer_algo(&d, wino, f16);
                 if (mem && fo == 0)
                     nne_log(NNE_LOG_LEVEL_DEBUG, "%s stage %d conv %d: %lld -> %lld, %s", enc ?
                             "encoder" : "decoder", s, j, (long long)cin, (long long)F,
@@ -170,6 +179,33 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                             : algo == NNE_CONV3D_WINO4  ? "winograd F(4x4x2)"
                             : algo == NNE_CONV3D_IM2COL ? "im2col + packed GEMM"
                                                         : "direct");
+                if (q8) { /* INT8 where it beats the layer's float32 algorithm */
+                    const int use = layer > 0 && (q8_all || (algo != NNE_CONV3D_WINO &&
+                                                             algo != NNE_CONV3D_WINO4));
+                    const int li = layer++;
+                    if (use) {
+                        if (mem) {
+                            const nne_calib_layer *cl = nne_calib_layer_at(ctx->calib, li);
+                            NNE_ASSERT(cl); /* checked by check_calib */
+                            nne_conv3d_q8_prep(&b->q8, &d, b->w, b->b, mem + off);
+                            const nne_q8_act act = nne_q8_act_from_range(cl->lo, cl->hi);
+                            memset(&b->conv, 0, sizeof b->conv);
+                            b->conv.algo = algo;
+                            b->conv.c_in = cin;
+                            b->conv.c_out = F;
+                            memcpy(b->conv.k, d.k, sizeof d.k);
+                            memcpy(b->conv.stride, d.stride, sizeof d.stride);
+                            b->conv.q8 = &b->q8;
+                            b->conv.act_scale = act.scale;
+                            b->conv.act_zp = act.zp;
+                            nne_weights_release(m->file, b->w,
+                                                (size_t)(F * cin * d.k[0] * d.k[1] * d.k[2]) *
+                                                    sizeof(float));
+                        }
+                        off += nne_conv3d_q8_prep_bytes(&d);
+                        continue;
+                    }
+                }
                 if (mem && f16) {
                     off += prep_f16(pool, &b->conv, &d, algo, b->w, b->b, scratch, mem + off);
                     nne_weights_release(m->file, b->w,
@@ -199,6 +235,34 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                                  NULL);
     }
     return off;
+}
+
+/* INT8: the calibration must describe this network: one layer per conv in forward order
+ * (encoder, decoder, seg head) with the conv's input channels. */
+static nne_status check_calib(nne_ctx *ctx, const nne_model *m, const char *label) {
+    const nne_arch *a = &m->arch;
+    const int S = a->n_stages;
+    int64_t cin[NNE_CALIB_MAX_LAYERS];
+    int n = 0;
+    for (int s = 0; s < S; s++)
+        for (int j = 0; j < a->n_conv[s] && n < NNE_CALIB_MAX_LAYERS; j++)
+            cin[n++] = j ? a->features[s] : s ? a->features[s - 1] : a->n_in;
+    for (int s = 0; s < S - 1; s++)
+        for (int j = 0; j < a->n_conv_dec[s] && n < NNE_CALIB_MAX_LAYERS; j++)
+            cin[n++] = (j ? 1 : 2) * (int64_t)a->features[S - 2 - s];
+    if (n < NNE_CALIB_MAX_LAYERS) cin[n++] = a->features[0];
+    const int nl = nne_calib_n_layers(ctx->calib);
+    if (nl != n)
+        return nne_fail(ctx, NNE_ERR_FORMAT, "%s: the calibration has %d layers, the network %d "
+                        "convolutions (calibrate with this model)", label, nl, n);
+    for (int i = 0; i < n; i++) {
+        const nne_calib_layer *l = nne_calib_layer_at(ctx->calib, i);
+        if (l->channels != 0 && l->channels != cin[i])
+            return nne_fail(ctx, NNE_ERR_FORMAT, "%s: calibration layer %d has %lld channels, "
+                            "the network's conv %lld (calibrate with this model)", label, i,
+                            (long long)l->channels, (long long)cin[i]);
+    }
+    return NNE_OK;
 }
 
 nne_status nne_model_from_file(nne_ctx *ctx, nne_wfile *f, const char *label, nne_model **out) {
@@ -278,6 +342,8 @@ nne_status nne_model_from_file(nne_ctx *ctx, nne_wfile *f, const char *label, nn
                       f->n_entries, np * m->n_folds);
         goto fail;
     }
+    if (ctx && ctx->precision == NNE_PREC_INT8 && (st = check_calib(ctx, m, label)))
+        goto fail;
     m->f16 = ctx && ctx->precision == NNE_PREC_FP16;
     size_t scratch_bytes = 0;
     m->prep_bytes = prepare_convs(ctx, m, NULL, m->f16, NULL, &scratch_bytes);
@@ -404,12 +470,17 @@ static void conv_block(fwd *f, float *dst, const float *src, int64_t cin, const 
     nne_conv3d_desc_init(&d, cin, cout, in, k, stride);
     memcpy(out, d.out, sizeof d.out);
     nne_pool *pool = f->ctx->pool;
-    size_t ws = nne_conv3d_run_ws_bytes(&d, pw->algo, nne_pool_n_threads(pool));
+    size_t ws = pw->q8 ? nne_conv3d_q8_ws_bytes(&d, nne_pool_n_threads(pool))
+                       : nne_conv3d_run_ws_bytes(&d, pw->algo, nne_pool_n_threads(pool));
     if (ws > f->ws_need) f->ws_need = ws;
     if (f->dry) return;
     const nne_kernels *kt = f->ctx->kernels;
     const double t0 = f->prof ? nne_profile_now() : 0.0;
-    nne_conv3d_run(pool, kt, dst, src, pw, &d, f->ctx->ws);
+    if (pw->q8)
+        nne_conv3d_q8_run(pool, kt, dst, src, pw->q8, &d,
+                          (nne_q8_act){.scale = pw->act_scale, .zp = pw->act_zp}, f->ctx->ws);
+    else
+        nne_conv3d_run(pool, kt, dst, src, pw, &d, f->ctx->ws);
     const double t1 = f->prof ? nne_profile_now() : 0.0;
     if (norm)
         nne_instnorm_fwd(pool, kt, dst, g, beta, cout, d.out[0] * d.out[1] * d.out[2],
@@ -422,7 +493,7 @@ static const int one3[3] = {1, 1, 1};
 /* Whether a convolution can run over slabs of planes (nne_conv3d_run_z). */
 static int streams(const fwd *f, const nne_conv3d_w *pw) {
     /* an observer (calibration) sees every conv's whole input: no streaming then */
-    return f->ctx->stream && !f->ctx->observe &&
+    return f->ctx->stream && !f->ctx->observe && !pw->q8 &&
            (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4);
 }
 

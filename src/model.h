@@ -8,6 +8,7 @@
 
 #include "ops.h"
 #include "plans.h"
+#include "quant.h"
 #include "weights.h"
 
 /* The four tensors of one conv block (NULL where the architecture has none), and the conv
@@ -18,6 +19,7 @@ typedef struct nne_block_w {
     const float *g;    /* [cout] norm weight      */
     const float *beta; /* [cout] norm bias        */
     nne_conv3d_w conv; /* w and b prepared        */
+    nne_conv3d_q8_w q8; /* INT8 layers: the int8 weights conv.q8 points at */
 } nne_block_w;
 
 /* One fold's weights, pointing into the mapped file. Decoder index s as nnU-Net (0 = lowest

@@ -59,6 +59,9 @@ typedef struct nne_conv3d_w {
                               /* the model loader; then `packed` is NULL). nne_conv3d_run_z    */
                               /* widens WINO/WINO4 weights on the fly; the other algorithms    */
                               /* are widened by the caller (src/model.c)                       */
+    const struct nne_conv3d_q8_w *q8; /* INT8 instead (src/quant.h, set by the model loader):  */
+    float act_scale;                  /* nne_conv3d_q8_run with the input quantized by         */
+    int32_t act_zp;                   /* (act_scale, act_zp); `packed` is NULL then            */
 } nne_conv3d_w;
 
 /* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for

@@ -233,11 +233,13 @@ static void run_case(const cJSON *c, const char *tmp) {
 
 /* The demo model on the demo case, default settings (step 0.5, Gaussian, mirroring), against
  * nnU-Net v2's own prediction from the checkpoint the model was converted from: in FP32 every
- * voxel equal; with FP16 storage ("fp16") a Dice of at least 0.995. */
+ * voxel equal; with FP16 storage ("fp16") and INT8 ("int8", with the bundled calibration) a
+ * Dice of at least 0.995. */
 static void demo_case(const char *tmp, const char *precision) {
     nne_ctx_params cp = nne_ctx_default_params();
     cp.n_threads = 2;
     cp.precision = precision;
+    if (!strcmp(precision, "int8")) cp.calibration = "models/demo.calibration.json";
     nne_ctx *ctx = NULL;
     nne_model *m = NULL;
     if (nne_ctx_init(&cp, &ctx) != NNE_OK) return;
@@ -299,6 +301,7 @@ int main(void) {
     cJSON_ArrayForEach(c, cJSON_GetObjectItem(idx, "cases")) run_case(c, tmp);
     demo_case(tmp, "fp32");
     demo_case(tmp, "fp16");
+    demo_case(tmp, "int8");
     rmdir(tmp);
     cJSON_Delete(idx);
     return TEST_SUMMARY();

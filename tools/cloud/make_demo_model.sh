@@ -8,7 +8,9 @@
 #    validation cases) on the CPU and converts the result to models/demo.nne;
 # 3. the training log summary goes to models/demo.train.json;
 # 4. the demo case (data/demo/) is case DEMO_INDEX of seed 3 (not a training seed), with
-#    nnU-Net v2's own prediction of it (tools/cloud/gen_demo_golden.py).
+#    nnU-Net v2's own prediction of it (tools/cloud/gen_demo_golden.py);
+# 5. `nnedge calibrate` writes the INT8 activation ranges, models/demo.calibration.json, from 4
+#    cases of seed 7.
 # Measure the model on held-out cases with tools/cloud/eval_synth.sh models/demo.nne.
 set -eu
 WORK=build/demo_train
@@ -34,4 +36,9 @@ cp "$WORK/demo_case/imagesTr/${id}_0001.nii.gz" data/demo/demo_0001.nii.gz
 cp "$WORK/demo_case/labelsTr/${id}.nii.gz" data/demo/demo_gt.nii.gz
 cp "$WORK/demo_case/manifest/${id}.json" data/demo/demo_manifest.json
 build/venv/bin/python tools/cloud/gen_demo_golden.py "$RESULT" data/demo
-ls -l models/demo.nne data/demo
+# INT8 activation ranges (--precision int8): 4 cases of seed 7, neither training nor demo data
+rm -rf "$WORK/calib_cases"
+build/nnedge synth -n 4 -o "$WORK/calib_cases" --seed 7 -q
+build/nnedge calibrate -m models/demo.nne -i "$WORK/calib_cases/imagesTr" \
+    -o models/demo.calibration.json -q
+ls -l models/demo.nne models/demo.calibration.json data/demo

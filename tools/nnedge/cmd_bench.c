@@ -184,7 +184,7 @@ static void print_layers_json(const layer_sum *ls, double peak) {
 
 int cmd_bench(int argc, char **argv) {
     const char *model = NULL, *patch_s = NULL, *isa = NULL, *input = NULL, *logits_path = NULL;
-    const char *precision = NULL;
+    const char *precision = NULL, *calibration = NULL;
     int threads = 0, repeat = 3, warmup = 1, fold = 0, json = 0, want_help = 0;
     int per_layer = 0, sync = 0;
     const cli_opt opts[] = {
@@ -196,7 +196,8 @@ int cmd_bench(int argc, char **argv) {
         {"--fold", NULL, CLI_INT, &fold, "fold index (default 0)"},
         {"--isa", NULL, CLI_STR, &isa, "kernel variant: auto, ref, avx2, neon"},
         {"--precision", NULL, CLI_STR, &precision,
-         "fp32 (default) or fp16: activations and weights stored in binary16"},
+         "fp32 (default), fp16 (binary16 storage) or int8 (needs --calibration)"},
+        {"--calibration", NULL, CLI_STR, &calibration, "int8: the file nnedge calibrate wrote"},
         {"--per-layer", NULL, CLI_FLAG, &per_layer,
          "time every op (table on stderr, \"layers\"/\"levels\" in the JSON)"},
         {"--input", "-i", CLI_STR, &input,
@@ -222,6 +223,7 @@ int cmd_bench(int argc, char **argv) {
     cp.n_threads = threads;
     cp.isa = isa;
     cp.precision = precision;
+    cp.calibration = calibration;
     nne_ctx *ctx = NULL;
     nne_status st = nne_ctx_init(&cp, &ctx);
     if (st != NNE_OK) return cli_fail("bench", NULL, st);

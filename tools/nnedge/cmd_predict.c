@@ -144,7 +144,7 @@ static int write_case_report(nne_ctx *ctx, const char *mask_path, const char *co
 
 int cmd_predict(int argc, char **argv) {
     const char *model = NULL, *out = NULL, *folds = NULL, *acc = "fp16", *mode = "sliding";
-    const char *precision = NULL, *isa = NULL, *step_s = NULL, *in_dir = NULL, *timing = NULL;
+    const char *precision = NULL, *calibration = NULL, *isa = NULL, *step_s = NULL, *in_dir = NULL, *timing = NULL;
     int threads = 0, no_tta = 0, probs = 0, json = 0, want_help = 0, is_case = 0, quiet = 0;
     int nan0 = 0, report = 0;
     FILE *tf = NULL;
@@ -161,7 +161,8 @@ int cmd_predict(int argc, char **argv) {
         {"--threads", "-t", CLI_INT, &threads, "threads (default: all CPUs)"},
         {"--isa", NULL, CLI_STR, &isa, "kernel variant: auto, ref, avx2, neon"},
         {"--precision", NULL, CLI_STR, &precision,
-         "fp32 (default) or fp16: activations and weights stored in binary16"},
+         "fp32 (default), fp16 (binary16 storage) or int8 (needs --calibration)"},
+        {"--calibration", NULL, CLI_STR, &calibration, "int8: the file nnedge calibrate wrote"},
         {"--json", NULL, CLI_FLAG, &json, "one JSON line per case on stdout"},
         {"--input", "-i", CLI_STR, &in_dir, "folder of cases in nnU-Net naming (CASE_0000...)"},
         {"--case", NULL, CLI_FLAG, &is_case, "the positional arguments are one case's channels"},
@@ -209,6 +210,7 @@ int cmd_predict(int argc, char **argv) {
     cp.n_threads = threads;
     cp.isa = isa;
     cp.precision = precision;
+    cp.calibration = calibration;
     nne_ctx *ctx = NULL;
     nne_status st = nne_ctx_init(&cp, &ctx);
     if (st != NNE_OK) return cli_fail("predict", NULL, st);
