@@ -102,8 +102,7 @@ static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino, int f16) {
     /* not with binary16 weights: F(4x4x2)'s larger transform coefficients multiply their
      * rounding (test_golden: 7e-3 x range against 2e-3 with F(2x2x2)) */
     if (wino == 1 && !f16 && algo == NNE_CONV3D_WINO &&
-        nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES &&
-        !getenv("NNE_NO_WINO4"))
+        nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES)
         return NNE_CONV3D_WINO4;
     return algo;
 }
