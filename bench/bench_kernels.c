@@ -13,7 +13,9 @@
  * "default" field is 1 for the algorithm a model uses for that shape by default
  * (nne_conv3d_algo_pick). All report effective GFLOP/s: the direct convolution's
  * multiply-adds x 2 / time, so Winograd's fewer multiplications show as a higher rate.
- * Options: bench_kernels [max_threads] [isa]   (default 2 threads, every variant).
+ * Options: bench_kernels [max_threads] [isa] [filter]   (default 2 threads, every variant;
+ * a max_threads below 0 runs only -max_threads threads; `filter` keeps the shapes whose
+ * name contains it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,13 +178,15 @@ static void bench_norm(const nne_kernels *kt, nne_pool *pool, int nth) {
 }
 
 int main(int argc, char **argv) {
-    const int max_threads = argc > 1 ? atoi(argv[1]) : 2;
-    const char *only = argc > 2 ? argv[2] : NULL;
+    int max_threads = argc > 1 ? atoi(argv[1]) : 2, min_threads = 1;
+    if (max_threads < 0) max_threads = min_threads = -max_threads;
+    const char *only = argc > 2 && strcmp(argv[2], "all") ? argv[2] : NULL;
+    const char *filter = argc > 3 ? argv[3] : NULL;
     const int quick_ref = 1; /* ref is slow: run it on the small shapes only */
     const nne_kernels *tabs[8];
     const int n = nne_cpu_available(tabs, 8);
     fprintf(stderr, "cpu: %s\n", nne_cpu_describe());
-    for (int nth = 1; nth <= max_threads; nth++) {
+    for (int nth = min_threads; nth <= max_threads; nth++) {
         nne_pool *pool = NULL;
         if (nne_pool_init(nth, &pool) != NNE_OK) return 1;
         for (int t = 0; t < n; t++) {
@@ -190,10 +194,11 @@ int main(int argc, char **argv) {
             const int is_ref = !strcmp(tabs[t]->name, "ref");
             for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
                 if (is_ref && quick_ref && i < 11) continue; /* the 8^3, 4^3, seg shapes */
+                if (filter && !strstr(convs[i].name, filter)) continue;
                 bench_conv(&convs[i], tabs[t], pool, nth);
             }
-            bench_convt(tabs[t], pool, nth);
-            bench_norm(tabs[t], pool, nth);
+            if (!filter || strstr("convt3d", filter)) bench_convt(tabs[t], pool, nth);
+            if (!filter || strstr("instnorm", filter)) bench_norm(tabs[t], pool, nth);
         }
         nne_pool_free(pool);
     }

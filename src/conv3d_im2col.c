@@ -28,27 +28,35 @@
 #include "ops.h"
 
 #define IM2COL_COLS 64 /* columns per block the row count aims at */
+#ifndef IM2COL_PANEL_BYTES
+#define IM2COL_PANEL_BYTES (48 << 10) /* X panel per input-channel chunk (L1 to L2 sized) */
+#endif
 
 /* The block geometry of one convolution. */
 typedef struct im2col_plan {
     int64_t kdim;   /* K = c_in * kd * kh * kw                 */
+    int64_t kvol;   /* kd * kh * kw                            */
+    int64_t icc;    /* input channels per chunk (X panel)      */
     int64_t wp;     /* output width rounded up to 8            */
     int64_t rows;   /* output rows per block                   */
     int64_t nt;     /* columns of a block: rows * wp           */
     int64_t n_rb;   /* row blocks per output plane             */
     int64_t n_ocr;  /* output channel blocks of NNE_WINO_OCR   */
-    size_t x_bytes; /* per thread: X [K][nt]                   */
+    size_t x_bytes; /* per thread: X [icc * kvol][nt]          */
     size_t y_bytes; /* per thread: Y [n_ocr * OCR][nt]         */
 } im2col_plan;
 
 static void plan_init(im2col_plan *p, const nne_conv3d_desc *d) {
-    p->kdim = d->c_in * d->k[0] * d->k[1] * d->k[2];
+    p->kvol = (int64_t)d->k[0] * d->k[1] * d->k[2];
+    p->kdim = d->c_in * p->kvol;
     p->wp = (d->out[2] + NNE_WINO_GT - 1) / NNE_WINO_GT * NNE_WINO_GT;
     p->rows = NNE_MAX((int64_t)1, NNE_MIN(d->out[1], (int64_t)IM2COL_COLS / p->wp));
     p->nt = p->rows * p->wp;
     p->n_rb = (d->out[1] + p->rows - 1) / p->rows;
     p->n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
-    p->x_bytes = nne_align_up((size_t)(p->kdim * p->nt) * sizeof(float));
+    const int64_t per_ic = p->kvol * p->nt * (int64_t)sizeof(float);
+    p->icc = NNE_MIN(d->c_in, NNE_MAX((int64_t)1, (int64_t)IM2COL_PANEL_BYTES / per_ic));
+    p->x_bytes = nne_align_up((size_t)(p->icc * p->kvol * p->nt) * sizeof(float));
     p->y_bytes = nne_align_up((size_t)(p->n_ocr * NNE_WINO_OCR * p->nt) * sizeof(float));
 }
 
@@ -128,10 +136,11 @@ static void s2_taps(const im2col_job *j, float *o0, int64_t nt, const float *s) 
     for (int64_t x = wo; x < wp; x++) o0[x] = o1[x] = o2[x] = 0.0f;
 }
 
-/* Gathers X for output plane z and rows y0 .. y0 + nr - 1: row k = ((ic * kd + a) * kh + b)
- * * kw + c, column r * wp + x. Columns past the output width are zero (computed, never
- * stored). */
-static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t nr) {
+/* Gathers the X panel of input channels [ic0, ic0 + nc) for output plane z and rows
+ * y0 .. y0 + nr - 1: row k = (((ic - ic0) * kd + a) * kh + b) * kw + c, column r * wp + x.
+ * Columns past the output width are zero (computed, never stored). */
+static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t nr, int64_t ic0,
+                   int64_t nc) {
     const nne_conv3d_desc *d = j->d;
     const im2col_plan *p = j->p;
     const int64_t ivol = d->in[0] * d->in[1] * d->in[2], sw = d->stride[2];
@@ -140,7 +149,7 @@ static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t
     for (int c = 0; c < d->k[2]; c++) valid_cols(d, c, &lo[c], &hi[c]);
     const int fast_s2 = d->k[2] == 3 && d->stride[2] == 2 && d->pad[2] == 1;
     int64_t k = 0;
-    for (int64_t ic = 0; ic < d->c_in; ic++) {
+    for (int64_t ic = ic0; ic < ic0 + nc; ic++) {
         for (int a = 0; a < d->k[0]; a++) {
             const int64_t zi = z * d->stride[0] - d->pad[0] + a;
             for (int b = 0; b < d->k[1]; b++) {
@@ -186,21 +195,28 @@ static void im2col_task(void *arg, int ith, int nth) {
     memset(&g, 0, sizeof g);
     g.m = y;
     g.m_cs = p->nt;
-    g.u = j->u;
     g.u_bs = p->kdim * NNE_WINO_OCR;
     g.v = x;
     g.v_cs = p->nt;
     g.npos = 1;
     g.nb = p->n_ocr;
-    g.c_in = p->kdim;
     int64_t lo, hi;
     nne_chunk_range(d->out[0] * p->n_rb, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
         const int64_t z = it / p->n_rb, y0 = it % p->n_rb * p->rows;
         const int64_t nr = NNE_MIN(p->rows, d->out[1] - y0);
-        gather(x, j, z, y0, nr);
         g.nt = nr * p->wp;
-        j->kt->wino_gemm(&g);
+        /* Input channels in chunks whose X panel stays in L1 while every output channel
+         * block passes over it; the partial sums pass through Y as floats (exact), so the
+         * sum of each output runs over k in order as in one pass. */
+        for (int64_t ic0 = 0; ic0 < d->c_in; ic0 += p->icc) {
+            const int64_t nc = NNE_MIN(p->icc, d->c_in - ic0);
+            gather(x, j, z, y0, nr, ic0, nc);
+            g.u = j->u + ic0 * p->kvol * NNE_WINO_OCR;
+            g.c_in = nc * p->kvol;
+            g.accumulate = ic0 > 0;
+            j->kt->wino_gemm(&g);
+        }
         for (int64_t oc = 0; oc < d->c_out; oc++) {
             const float b = j->bias[oc];
             for (int64_t r = 0; r < nr; r++) {
