@@ -176,13 +176,15 @@ static void test_gemm_rows(const nne_kernels *kt) {
 
 /* convt_rows: 1..10 groups (full 3-group tiles and remainders), 1..40 input channels, 1..50
  * columns (short rows, tails, several tiles), taps s = 1..3 (2 has the fast paths), padded
- * strides, optional bias; the gap between rows must keep its sentinel. */
+ * strides, optional bias; the gap between rows must keep its sentinel. One trial in 16 has
+ * rows 256 Ki floats apart and more (the streaming stores of the large decoder levels). */
 static void test_convt_rows(const nne_kernels *kt) {
     for (int t = 0; t < N_TRIALS; t++) {
         const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 50);
         const int s = (int)(rnd_int(0, 2) ? 2 : rnd_int(1, 3));
         const int64_t w_gs = s + rnd_int(0, 3), w_ks = m * w_gs + rnd_int(0, 2);
-        const int64_t src_ks = n + rnd_int(0, 3), dst_rs = n * s + rnd_int(0, 3);
+        const int64_t src_ks = n + rnd_int(0, 3);
+        const int64_t dst_rs = t % 16 == 0 ? (256 << 10) + rnd_int(0, 9) : n * s + rnd_int(0, 3);
         float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
         float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
         float *bias = xmalloc((size_t)m * sizeof(float));
