@@ -119,20 +119,13 @@ static void valid_cols(const nne_conv3d_desc *d, int kw, int64_t *lo, int64_t *h
 
 /* The three kw taps of one output row of a width-3 stride-2 kernel (padding 1), X rows
  * o0, o1, o2 = o0 + nt, o0 + 2 nt, from the input row s: tap 1 reads the even columns 2 x,
- * tap 2 the odd columns 2 x + 1, tap 0 the odd columns shifted by one output (2 x - 1).
- * Columns past the row's end and past the output width are zero. */
+ * tap 2 the odd columns 2 x + 1, tap 0 the odd columns shifted by one output (2 x - 1), all
+ * in one pass (im2col_s2). Columns past the output width are zero. */
 static void s2_taps(const im2col_job *j, float *o0, int64_t nt, const float *s) {
     const nne_conv3d_desc *d = j->d;
-    const int64_t wi = d->in[2], wo = d->out[2], wp = j->p->wp;
+    const int64_t wo = d->out[2], wp = j->p->wp;
     float *o1 = o0 + nt, *o2 = o1 + nt;
-    const int64_t n = wi / 2; /* whole (even, odd) pairs inside the row */
-    j->kt->deinterleave2(o1, o2, s, n);
-    if (wi % 2) { /* the last even column has no odd partner */
-        o1[n] = s[wi - 1];
-        o2[n] = 0.0f;
-    }
-    o0[0] = 0.0f;
-    memcpy(o0 + 1, o2, (size_t)(wo - 1) * sizeof(float));
+    j->kt->im2col_s2(o0, o1, o2, s, d->in[2], wo);
     for (int64_t x = wo; x < wp; x++) o0[x] = o1[x] = o2[x] = 0.0f;
 }
 

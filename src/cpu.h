@@ -165,10 +165,12 @@ typedef struct nne_kernels {
                        int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
                        const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s);
 
-    /* Even and odd elements of src: even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n
-     * (reads src[0, 2 n)); the stride-2 gathers of conv3d_im2col.c. */
-    void (*deinterleave2)(float *restrict even, float *restrict odd, const float *restrict src,
-                          int64_t n);
+    /* The three taps along w of a width-3, stride-2 kernel with padding 1 over one input row
+     * of width w (the stride-2 gathers of conv3d_im2col.c): for x < n,
+     *   t0[x] = src[2 x - 1],  t1[x] = src[2 x],  t2[x] = src[2 x + 1],
+     * where src[-1] and src[i] for i >= w read as 0 (the padding); reads src[0, w) only. */
+    void (*im2col_s2)(float *restrict t0, float *restrict t1, float *restrict t2,
+                      const float *restrict src, int64_t w, int64_t n);
 
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);

@@ -213,23 +213,35 @@ static void test_convt_rows(const nne_kernels *kt) {
     }
 }
 
-/* deinterleave2 on 0..100 pairs (every tail length of the vector paths); exact copies, the
+/* im2col_s2 on rows of 1..100 input columns and 0..60 output columns (every tail length of
+ * the vector paths, outputs past the row's end reading the padding); exact copies, the
  * element after each output must keep its sentinel. */
-static void test_deinterleave2(const nne_kernels *kt) {
+static void test_im2col_s2(const nne_kernels *kt) {
     for (int t = 0; t < N_TRIALS; t++) {
-        const int64_t n = rnd_int(0, 100);
-        float *src = xmalloc((size_t)(2 * n + 1) * sizeof(float));
-        float *e = xmalloc((size_t)(n + 1) * sizeof(float));
-        float *o = xmalloc((size_t)(n + 1) * sizeof(float));
-        fill(src, 2 * n + 1);
-        e[n] = o[n] = SENTINEL;
-        kt->deinterleave2(e, o, src, n);
-        int ok = e[n] == SENTINEL && o[n] == SENTINEL;
-        for (int64_t i = 0; i < n; i++) ok = ok && e[i] == src[2 * i] && o[i] == src[2 * i + 1];
-        TEST_CHECK(ok, "%s deinterleave2 n %lld", kt->name, (long long)n);
+        const int64_t w = rnd_int(1, 100);
+        const int64_t n = rnd_int(0, 1) ? (w + 1) / 2 : rnd_int(0, 60);
+        float *src = xmalloc((size_t)w * sizeof(float));
+        float *o[3], *r[3];
+        for (int c = 0; c < 3; c++) {
+            o[c] = xmalloc((size_t)(n + 1) * sizeof(float));
+            r[c] = xmalloc((size_t)(n + 1) * sizeof(float));
+            o[c][n] = r[c][n] = SENTINEL;
+        }
+        fill(src, w);
+        nne_kernels_ref.im2col_s2(r[0], r[1], r[2], src, w, n);
+        kt->im2col_s2(o[0], o[1], o[2], src, w, n);
+        int ok = 1;
+        for (int c = 0; c < 3; c++)
+            for (int64_t x = 0; x <= n; x++) ok = ok && o[c][x] == r[c][x];
+        for (int64_t x = 0; x < n; x++) /* the reference itself, against the contract */
+            ok = ok && r[1][x] == (2 * x < w ? src[2 * x] : 0.0f) &&
+                 r[0][x] == (x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f);
+        TEST_CHECK(ok, "%s im2col_s2 w %lld n %lld", kt->name, (long long)w, (long long)n);
         free(src);
-        free(e);
-        free(o);
+        for (int c = 0; c < 3; c++) {
+            free(o[c]);
+            free(r[c]);
+        }
     }
 }
 
@@ -488,7 +500,7 @@ int main(void) {
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
         test_convt_rows(tabs[i]);
-        test_deinterleave2(tabs[i]);
+        test_im2col_s2(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i], 2);

@@ -415,20 +415,26 @@ static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *re
     }
 }
 
-/* ---- deinterleave2 --------------------------------------------------------------------- */
+/* ---- im2col_s2 ------------------------------------------------------------------------- */
 
-/* vld2q splits 8 elements into 4 even and 4 odd ones; the scalar tail matches the reference. */
-static void deinterleave2_neon(float *restrict even, float *restrict odd,
-                               const float *restrict src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4x2_t v = vld2q_f32(src + 2 * i);
-        vst1q_f32(even + i, v.val[0]);
-        vst1q_f32(odd + i, v.val[1]);
+/* 4 columns per step: vld2q splits 8 input values into even (t1) and odd (t2) columns; t0
+ * is the odd vector moved up one lane behind the previous step's last odd value (src[2 x - 1],
+ * zero before the row). The tail goes column by column as in the reference. */
+static void im2col_s2_neon(float *restrict t0, float *restrict t1, float *restrict t2,
+                           const float *restrict src, int64_t w, int64_t n) {
+    float32x4_t prev = vdupq_n_f32(0.0f); /* lane 3: src[2 x - 1] */
+    int64_t x = 0;
+    for (; x + 4 <= n && 2 * x + 8 <= w; x += 4) {
+        const float32x4x2_t v = vld2q_f32(src + 2 * x);
+        vst1q_f32(t0 + x, vextq_f32(prev, v.val[1], 3));
+        vst1q_f32(t1 + x, v.val[0]);
+        vst1q_f32(t2 + x, v.val[1]);
+        prev = v.val[1];
     }
-    for (; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+    for (; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
     }
 }
 
@@ -860,7 +866,7 @@ const nne_kernels nne_kernels_neon = {
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
     .convt_rows = convt_rows_neon,
-    .deinterleave2 = deinterleave2_neon,
+    .im2col_s2 = im2col_s2_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,

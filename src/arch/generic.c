@@ -79,12 +79,13 @@ static void convt_rows_ref(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
-/* One element pair at a time. */
-static void deinterleave2_ref(float *restrict even, float *restrict odd, const float *restrict src,
-                              int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+/* One output column at a time, each tap range-checked. */
+static void im2col_s2_ref(float *restrict t0, float *restrict t1, float *restrict t2,
+                          const float *restrict src, int64_t w, int64_t n) {
+    for (int64_t x = 0; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
     }
 }
 
@@ -341,7 +342,7 @@ const nne_kernels nne_kernels_ref = {
     .conv3d_row = conv3d_row_ref,
     .gemm_rows = gemm_rows_ref,
     .convt_rows = convt_rows_ref,
-    .deinterleave2 = deinterleave2_ref,
+    .im2col_s2 = im2col_s2_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,

@@ -513,25 +513,33 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
     if (nt) _mm_sfence(); /* order the streamed stores before the pool's barrier */
 }
 
-/* ---- deinterleave2 --------------------------------------------------------------------- */
+/* ---- im2col_s2 ------------------------------------------------------------------------- */
 
-/* 16 elements per step: in-lane even/odd shuffles, then a permute puts the halves in order;
- * the scalar tail matches the reference loop. */
-static void deinterleave2_avx2(float *restrict even, float *restrict odd,
-                               const float *restrict src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 a = _mm256_loadu_ps(src + 2 * i), b = _mm256_loadu_ps(src + 2 * i + 8);
-        const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-        _mm256_storeu_ps(even + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                       _mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
-        _mm256_storeu_ps(odd + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                      _mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
+/* 8 columns per step from 16 input values: in-lane even/odd shuffles and a permute give the
+ * even (t1) and odd (t2) columns in order; t0 is the odd vector moved up one lane with the
+ * previous odd value (src[2 x - 1]) in lane 0. The tail goes column by column as in the
+ * reference. */
+static void im2col_s2_avx2(float *restrict t0, float *restrict t1, float *restrict t2,
+                           const float *restrict src, int64_t w, int64_t n) {
+    const __m256i up1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
+    int64_t x = 0;
+    for (; x + 8 <= n && 2 * x + 16 <= w; x += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * x), b = _mm256_loadu_ps(src + 2 * x + 8);
+        const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 prev = _mm256_set1_ps(x > 0 ? src[2 * x - 1] : 0.0f);
+        _mm256_storeu_ps(t0 + x, _mm256_blend_ps(_mm256_permutevar8x32_ps(o, up1), prev, 1));
+        _mm256_storeu_ps(t1 + x, e);
+        _mm256_storeu_ps(t2 + x, o);
     }
-    for (; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+    for (; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
     }
 }
 
@@ -1038,7 +1046,7 @@ const nne_kernels nne_kernels_avx2 = {
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
     .convt_rows = convt_rows_avx2,
-    .deinterleave2 = deinterleave2_avx2,
+    .im2col_s2 = im2col_s2_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
