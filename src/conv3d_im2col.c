@@ -186,8 +186,6 @@ static void im2col_task(void *arg, int ith, int nth) {
     float *y = (float *)(void *)((char *)x + p->x_bytes);
     nne_wino_gemm g;
     memset(&g, 0, sizeof g);
-    g.m = y;
-    g.m_cs = p->nt;
     g.u_bs = p->kdim * NNE_WINO_OCR;
     g.v = x;
     g.v_cs = p->nt;
@@ -199,21 +197,38 @@ static void im2col_task(void *arg, int ith, int nth) {
         const int64_t z = it / p->n_rb, y0 = it % p->n_rb * p->rows;
         const int64_t nr = NNE_MIN(p->rows, d->out[1] - y0);
         g.nt = nr * p->wp;
+        /* A block of one whole output row (no padded columns) whose output channels fill
+         * the register tiles is summed straight into the output rows, started from the
+         * bias; otherwise into Y, copied out with the bias after the last chunk. */
+        const int in_place = nr == 1 && d->out[2] == p->wp && d->c_out % NNE_WINO_OCR == 0;
+        float *const orow = j->dst + (z * d->out[1] + y0) * d->out[2]; /* channel 0 */
+        if (in_place) {
+            for (int64_t oc = 0; oc < d->c_out; oc++) {
+                float *o = orow + oc * ovol;
+                for (int64_t xx = 0; xx < d->out[2]; xx++) o[xx] = j->bias[oc];
+            }
+            g.m = orow;
+            g.m_cs = ovol;
+        } else {
+            g.m = y;
+            g.m_cs = p->nt;
+        }
         /* Input channels in chunks whose X panel stays in L1 while every output channel
-         * block passes over it; the partial sums pass through Y as floats (exact), so the
-         * sum of each output runs over k in order as in one pass. */
+         * block passes over it; the partial sums pass through memory as floats (exact), so
+         * the sum of each output runs over k in order as in one pass. */
         for (int64_t ic0 = 0; ic0 < d->c_in; ic0 += p->icc) {
             const int64_t nc = NNE_MIN(p->icc, d->c_in - ic0);
             gather(x, j, z, y0, nr, ic0, nc);
             g.u = j->u + ic0 * p->kvol * NNE_WINO_OCR;
             g.c_in = nc * p->kvol;
-            g.accumulate = ic0 > 0;
+            g.accumulate = in_place || ic0 > 0;
             j->kt->wino_gemm(&g);
         }
+        if (in_place) continue;
         for (int64_t oc = 0; oc < d->c_out; oc++) {
             const float b = j->bias[oc];
             for (int64_t r = 0; r < nr; r++) {
-                float *o = j->dst + oc * ovol + (z * d->out[1] + y0 + r) * d->out[2];
+                float *o = orow + oc * ovol + r * d->out[2];
                 const float *m = y + oc * p->nt + r * p->wp;
                 for (int64_t xx = 0; xx < d->out[2]; xx++) o[xx] = m[xx] + b;
             }
