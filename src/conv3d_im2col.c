@@ -28,6 +28,13 @@
 #include "ops.h"
 
 #define IM2COL_COLS 64 /* columns per block the row count aims at */
+/* Outputs of at least this many bytes (the 128^3 and 64^3 levels: 268 and 67 MB) are larger
+ * than the last-level cache, so the next layer reads them from memory anyway: they are written
+ * with streaming stores from Y rather than summed in place, which would read every output
+ * line from memory before writing it. */
+#ifndef IM2COL_STREAM_BYTES
+#define IM2COL_STREAM_BYTES (48 << 20)
+#endif
 #ifndef IM2COL_PANEL_BYTES
 #define IM2COL_PANEL_BYTES (48 << 10) /* X panel per input-channel chunk (L1 to L2 sized) */
 #endif
@@ -104,6 +111,7 @@ typedef struct im2col_job {
     const float *u;    /* [n_ocr][K][OCR]                */
     const float *bias; /* [n_ocr * OCR]                  */
     char *ws;          /* per thread: X, then Y          */
+    int stream;        /* output larger than the caches  */
 } im2col_job;
 
 /* Output columns [*lo, *hi) whose tap kw lies inside the input row (the others read 0). */
@@ -200,7 +208,8 @@ static void im2col_task(void *arg, int ith, int nth) {
         /* A block of one whole output row (no padded columns) whose output channels fill
          * the register tiles is summed straight into the output rows, started from the
          * bias; otherwise into Y, copied out with the bias after the last chunk. */
-        const int in_place = nr == 1 && d->out[2] == p->wp && d->c_out % NNE_WINO_OCR == 0;
+        const int in_place =
+            !j->stream && nr == 1 && d->out[2] == p->wp && d->c_out % NNE_WINO_OCR == 0;
         float *const orow = j->dst + (z * d->out[1] + y0) * d->out[2]; /* channel 0 */
         if (in_place) {
             for (int64_t oc = 0; oc < d->c_out; oc++) {
@@ -225,14 +234,9 @@ static void im2col_task(void *arg, int ith, int nth) {
             j->kt->wino_gemm(&g);
         }
         if (in_place) continue;
-        for (int64_t oc = 0; oc < d->c_out; oc++) {
-            const float b = j->bias[oc];
-            for (int64_t r = 0; r < nr; r++) {
-                float *o = orow + oc * ovol + r * d->out[2];
-                const float *m = y + oc * p->nt + r * p->wp;
-                for (int64_t xx = 0; xx < d->out[2]; xx++) o[xx] = m[xx] + b;
-            }
-        }
+        for (int64_t r = 0; r < nr; r++)
+            j->kt->bias_rows(orow + r * d->out[2], ovol, y + r * p->wp, p->nt, j->bias,
+                             d->c_out, d->out[2], j->stream);
     }
 }
 
@@ -244,5 +248,7 @@ void nne_conv3d_im2col_run(nne_pool *pool, const nne_kernels *kt, float *dst, co
     plan_init(&p, d);
     im2col_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .src = src, .u = u, .bias = bias_p,
                     .ws = ws};
+    j.stream = (double)d->c_out * (double)(d->out[0] * d->out[1] * d->out[2]) *
+                   (double)sizeof(float) >= (double)IM2COL_STREAM_BYTES;
     nne_pool_run(pool, im2col_task, &j);
 }

@@ -172,6 +172,15 @@ typedef struct nne_kernels {
     void (*im2col_s2)(float *restrict t0, float *restrict t1, float *restrict t2,
                       const float *restrict src, int64_t w, int64_t n);
 
+    /* Output rows with their bias: dst[r * dst_rs + i] = src[r * src_rs + i] + bias[r] for
+     * r < m, i < n (the last step of conv3d_im2col.c). With `stream` the destination may be
+     * written around the caches (non-temporal stores, the same values): for outputs too
+     * large to be read again from the caches, so their lines are not read before being
+     * written. */
+    void (*bias_rows)(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                      int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                      int stream);
+
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);
 

@@ -213,6 +213,37 @@ static void test_convt_rows(const nne_kernels *kt) {
     }
 }
 
+/* bias_rows: 1..9 rows of 0..70 columns at padded strides (every tail and alignment of the
+ * vector paths), with and without `stream`; exact sums, the gap after each row must keep its
+ * sentinel. */
+static void test_bias_rows(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t m = rnd_int(1, 9), n = rnd_int(0, 70);
+        const int64_t src_rs = n + rnd_int(0, 3), dst_rs = n + rnd_int(1, 9);
+        const int64_t off = rnd_int(0, 7); /* dst misaligned by a few floats */
+        float *src = xmalloc((size_t)(m * src_rs) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *dst = xmalloc((size_t)(m * dst_rs + off) * sizeof(float));
+        fill(src, m * src_rs);
+        fill(bias, m);
+        fill_const(dst, m * dst_rs + off, SENTINEL);
+        const int stream = (int)rnd_int(0, 1);
+        kt->bias_rows(dst + off, dst_rs, src, src_rs, bias, m, n, stream);
+        int ok = 1;
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t i = 0; i < dst_rs; i++) {
+                const float v = dst[off + r * dst_rs + i];
+                ok = ok && (i < n ? v == src[r * src_rs + i] + bias[r] : v == SENTINEL);
+            }
+        for (int64_t i = 0; i < off; i++) ok = ok && dst[i] == SENTINEL;
+        TEST_CHECK(ok, "%s bias_rows m %lld n %lld stream %d", kt->name, (long long)m,
+                   (long long)n, stream);
+        free(src);
+        free(bias);
+        free(dst);
+    }
+}
+
 /* im2col_s2 on rows of 1..100 input columns and 0..60 output columns (every tail length of
  * the vector paths, outputs past the row's end reading the padding); exact copies, the
  * element after each output must keep its sentinel. */
@@ -501,6 +532,7 @@ int main(void) {
         test_gemm_rows(tabs[i]);
         test_convt_rows(tabs[i]);
         test_im2col_s2(tabs[i]);
+        test_bias_rows(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i], 2);

@@ -438,6 +438,25 @@ static void im2col_s2_neon(float *restrict t0, float *restrict t1, float *restri
     }
 }
 
+/* ---- bias_rows ------------------------------------------------------------------------- */
+
+/* 4 columns per step; `stream` is ignored (plain stores: NEON's non-temporal pair stores
+ * are only a hint and need not help). */
+static void bias_rows_neon(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                           int stream) {
+    (void)stream;
+    for (int64_t r = 0; r < m; r++) {
+        float *d = dst + r * dst_rs;
+        const float *s = src + r * src_rs;
+        const float b = bias[r];
+        const float32x4_t vb = vdupq_n_f32(b);
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vaddq_f32(vld1q_f32(s + i), vb));
+        for (; i < n; i++) d[i] = s[i] + b;
+    }
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Two float64x2 accumulators (4 floats widened per step), reduced at the end in a fixed
@@ -867,6 +886,7 @@ const nne_kernels nne_kernels_neon = {
     .gemm_rows = gemm_rows_neon,
     .convt_rows = convt_rows_neon,
     .im2col_s2 = im2col_s2_neon,
+    .bias_rows = bias_rows_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,

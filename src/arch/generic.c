@@ -89,6 +89,16 @@ static void im2col_s2_ref(float *restrict t0, float *restrict t1, float *restric
     }
 }
 
+/* Row by row; `stream` is only a cache hint. */
+static void bias_rows_ref(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                          int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                          int stream) {
+    (void)stream;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t i = 0; i < n; i++)
+            dst[r * dst_rs + i] = src[r * src_rs + i] + bias[r];
+}
+
 /* Plain left-to-right sum in double (exact for up to 2^29 float terms of equal sign and
  * exponent range; variants may reassociate within the chunk). */
 static double sum_f64_ref(const float *x, int64_t n) {
@@ -343,6 +353,7 @@ const nne_kernels nne_kernels_ref = {
     .gemm_rows = gemm_rows_ref,
     .convt_rows = convt_rows_ref,
     .im2col_s2 = im2col_s2_ref,
+    .bias_rows = bias_rows_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,

@@ -543,6 +543,33 @@ static void im2col_s2_avx2(float *restrict t0, float *restrict t1, float *restri
     }
 }
 
+/* ---- bias_rows ------------------------------------------------------------------------- */
+
+/* 8 columns per step; with `stream`, scalar columns up to a 32-byte boundary of dst, then
+ * non-temporal stores, and an sfence at the end so the streamed rows are ordered before the
+ * pool's barrier. */
+static void bias_rows_avx2(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                           int stream) {
+    for (int64_t r = 0; r < m; r++) {
+        float *d = dst + r * dst_rs;
+        const float *s = src + r * src_rs;
+        const float b = bias[r];
+        const __m256 vb = _mm256_set1_ps(b);
+        int64_t i = 0;
+        if (stream) {
+            for (; i < n && ((uintptr_t)(d + i) & 31) != 0; i++) d[i] = s[i] + b;
+            for (; i + 8 <= n; i += 8)
+                _mm256_stream_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(s + i), vb));
+        } else {
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(s + i), vb));
+        }
+        for (; i < n; i++) d[i] = s[i] + b;
+    }
+    if (stream) _mm_sfence();
+}
+
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
 
 /* Horizontal sum of 4 doubles ((v0 + v2) + (v1 + v3)). */
@@ -1047,6 +1074,7 @@ const nne_kernels nne_kernels_avx2 = {
     .gemm_rows = gemm_rows_avx2,
     .convt_rows = convt_rows_avx2,
     .im2col_s2 = im2col_s2_avx2,
+    .bias_rows = bias_rows_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
