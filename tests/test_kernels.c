@@ -213,6 +213,46 @@ static void test_convt_rows(const nne_kernels *kt) {
     }
 }
 
+/* convt_s2: 1..10 channels (full 3-channel tiles and remainders), 1..40 input channels,
+ * 1..30 columns (short rows, tails), padded strides between the output rows, planes and
+ * channels, optional bias; everything but the outputs must keep its sentinel. */
+static void test_convt_s2(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 30);
+        const int64_t w_ks = m * 8 + 8 * rnd_int(0, 2), src_ks = n + rnd_int(0, 3);
+        const int64_t dst_hs = 2 * n + rnd_int(0, 3), dst_ds = 2 * dst_hs + rnd_int(0, 3);
+        const int64_t dst_cs = 2 * dst_ds + rnd_int(0, 3), nd = m * dst_cs;
+        float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
+        float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *d_ref = xmalloc((size_t)nd * sizeof(float));
+        float *d_var = xmalloc((size_t)nd * sizeof(float));
+        fill(w, nk * w_ks);
+        fill(src, nk * src_ks);
+        fill(bias, m);
+        fill_const(d_ref, nd, SENTINEL);
+        fill_const(d_var, nd, SENTINEL);
+        const float *b = rnd_int(0, 1) ? bias : NULL;
+        nne_kernels_ref.convt_s2(d_ref, dst_cs, dst_ds, dst_hs, src, src_ks, w, w_ks, b, m, nk, n);
+        kt->convt_s2(d_var, dst_cs, dst_ds, dst_hs, src, src_ks, w, w_ks, b, m, nk, n);
+        int sentinels = 1;
+        for (int64_t i = 0; i < nd; i++) {
+            const int64_t r = i % dst_cs, a = r / dst_ds, bb = r % dst_ds / dst_hs;
+            const int inside = a < 2 && bb < 2 && r % dst_ds % dst_hs < 2 * n;
+            if (!inside && d_var[i] != SENTINEL) sentinels = 0;
+        }
+        const double e = nmse(d_var, d_ref, nd);
+        TEST_CHECK(e <= NMSE_MAX && sentinels, "%s convt_s2 m %lld nk %lld n %lld: nmse %.3g "
+                   "sentinels %d", kt->name, (long long)m, (long long)nk, (long long)n, e,
+                   sentinels);
+        free(w);
+        free(src);
+        free(bias);
+        free(d_ref);
+        free(d_var);
+    }
+}
+
 /* bias_rows: 1..9 rows of 0..70 columns at padded strides (every tail and alignment of the
  * vector paths), with and without `stream`; exact sums, the gap after each row must keep its
  * sentinel. */
@@ -531,6 +571,7 @@ int main(void) {
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
         test_convt_rows(tabs[i]);
+        test_convt_s2(tabs[i]);
         test_im2col_s2(tabs[i]);
         test_bias_rows(tabs[i]);
         test_elementwise(tabs[i]);

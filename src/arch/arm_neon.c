@@ -415,6 +415,69 @@ static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *re
     }
 }
 
+/* ---- convt_s2 -------------------------------------------------------------------------- */
+
+/* One output channel x 4 columns per tile: the 8 taps of the channel are two vectors
+ * (pairs (a, b) = 0, 1 and 2, 3), multiplied by lane of the 4 input values of the columns;
+ * 8 accumulators, 2 weight loads + 1 input load per 8 FMAs. The stores take the 64-bit pair
+ * (a, b) of each column: the 8 consecutive outputs of the 4 columns in one output row. */
+static void convt_s2_tile1x4(float *restrict dst, int64_t dst_ds, int64_t dst_hs,
+                             const float *restrict src, int64_t src_ks, const float *restrict w,
+                             int64_t w_ks, float b, int64_t nk, int64_t x) {
+    float32x4_t lo0 = vdupq_n_f32(b), lo1 = lo0, lo2 = lo0, lo3 = lo0; /* pairs 0, 1 */
+    float32x4_t hi0 = lo0, hi1 = lo0, hi2 = lo0, hi3 = lo0;              /* pairs 2, 3 */
+    for (int64_t k = 0; k < nk; k++) {
+        const float32x4_t wl = vld1q_f32(w + k * w_ks), wh = vld1q_f32(w + k * w_ks + 4);
+        const float32x4_t sv = vld1q_f32(src + k * src_ks + x);
+        lo0 = vfmaq_laneq_f32(lo0, wl, sv, 0);
+        hi0 = vfmaq_laneq_f32(hi0, wh, sv, 0);
+        lo1 = vfmaq_laneq_f32(lo1, wl, sv, 1);
+        hi1 = vfmaq_laneq_f32(hi1, wh, sv, 1);
+        lo2 = vfmaq_laneq_f32(lo2, wl, sv, 2);
+        hi2 = vfmaq_laneq_f32(hi2, wh, sv, 2);
+        lo3 = vfmaq_laneq_f32(lo3, wl, sv, 3);
+        hi3 = vfmaq_laneq_f32(hi3, wh, sv, 3);
+    }
+    float *d = dst + 2 * x;
+    vst1q_f32(d, vcombine_f32(vget_low_f32(lo0), vget_low_f32(lo1)));
+    vst1q_f32(d + 4, vcombine_f32(vget_low_f32(lo2), vget_low_f32(lo3)));
+    vst1q_f32(d + dst_hs, vcombine_f32(vget_high_f32(lo0), vget_high_f32(lo1)));
+    vst1q_f32(d + dst_hs + 4, vcombine_f32(vget_high_f32(lo2), vget_high_f32(lo3)));
+    vst1q_f32(d + dst_ds, vcombine_f32(vget_low_f32(hi0), vget_low_f32(hi1)));
+    vst1q_f32(d + dst_ds + 4, vcombine_f32(vget_low_f32(hi2), vget_low_f32(hi3)));
+    vst1q_f32(d + dst_ds + dst_hs, vcombine_f32(vget_high_f32(hi0), vget_high_f32(hi1)));
+    vst1q_f32(d + dst_ds + dst_hs + 4, vcombine_f32(vget_high_f32(hi2), vget_high_f32(hi3)));
+}
+
+/* Channel by channel, column tiles of 4 with the last one aligned to the row end
+ * (recomputing identical values); rows shorter than 4 element by element. */
+static void convt_s2_neon(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                          const float *restrict src, int64_t src_ks, const float *restrict w,
+                          int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk,
+                          int64_t n) {
+    for (int64_t g = 0; g < m; g++) {
+        const float b = bias ? bias[g] : 0.0f;
+        if (n < 4) {
+            for (int t = 0; t < 8; t++) {
+                float *d = dst + g * dst_cs + (t >> 2) * dst_ds + (t >> 1 & 1) * dst_hs + (t & 1);
+                for (int64_t x = 0; x < n; x++) {
+                    float acc = b;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * 8 + t], src[k * src_ks + x], acc);
+                    d[2 * x] = acc;
+                }
+            }
+            continue;
+        }
+        for (int64_t x = 0;; x += 4) {
+            if (x + 4 > n) x = n - 4; /* overlap: same values recomputed */
+            convt_s2_tile1x4(dst + g * dst_cs, dst_ds, dst_hs, src, src_ks, w + g * 8, w_ks, b,
+                             nk, x);
+            if (x + 4 >= n) break;
+        }
+    }
+}
+
 /* ---- im2col_s2 ------------------------------------------------------------------------- */
 
 /* 4 columns per step: vld2q splits 8 input values into even (t1) and odd (t2) columns; t0
@@ -885,6 +948,7 @@ const nne_kernels nne_kernels_neon = {
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
     .convt_rows = convt_rows_neon,
+    .convt_s2 = convt_s2_neon,
     .im2col_s2 = im2col_s2_neon,
     .bias_rows = bias_rows_neon,
     .sum_f64 = sum_f64_neon,

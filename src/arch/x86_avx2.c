@@ -513,6 +513,94 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
     if (nt) _mm_sfence(); /* order the streamed stores before the pool's barrier */
 }
 
+/* ---- convt_s2 -------------------------------------------------------------------------- */
+
+/* The 8 taps of one output channel are the lanes: per input channel, one weight vector per
+ * channel of the tile and one broadcast input value per column (3 channels x 4 columns: 12
+ * accumulators, 3 loads + 4 broadcasts per 12 FMAs, whatever the row width). Each
+ * accumulator holds the tap pairs (a, b) = 0..3 of one column as 64-bit lanes, so a 4 x 4
+ * transpose of 64-bit lanes gives, per (a, b), the 8 consecutive outputs of the 4 columns. */
+#define CS_DECL(g)                                                                                 \
+    __m256 c##g##0 = _mm256_set1_ps(bias ? bias[g] : 0.0f), c##g##1 = c##g##0, c##g##2 = c##g##0, \
+           c##g##3 = c##g##0;
+#define CS_LOADW(g) const __m256 w##g = _mm256_loadu_ps(wk + (g)*8);
+#define CS_FMA(g, j) c##g##j = _mm256_fmadd_ps(w##g, sv, c##g##j);
+#define CS_COL(G, j)                                                                               \
+    {                                                                                              \
+        const __m256 sv = _mm256_broadcast_ss(sk + (j));                                           \
+        G(CS_FMA, j)                                                                               \
+    }
+#define CS_STORE(g)                                                                                \
+    {                                                                                              \
+        const __m256d a0 = _mm256_castps_pd(c##g##0), a1 = _mm256_castps_pd(c##g##1);             \
+        const __m256d a2 = _mm256_castps_pd(c##g##2), a3 = _mm256_castps_pd(c##g##3);             \
+        const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);           \
+        const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);           \
+        float *d = dst + (g)*dst_cs + 2 * x;                                                       \
+        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x20)));               \
+        _mm256_storeu_ps(d + dst_hs, _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x20)));      \
+        _mm256_storeu_ps(d + dst_ds, _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x31)));      \
+        _mm256_storeu_ps(d + dst_ds + dst_hs,                                                      \
+                         _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x31)));                  \
+    }
+#define CS_G3(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__) M(2, __VA_ARGS__)
+#define CS_G2(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__)
+#define CS_G1(M, ...) M(0, __VA_ARGS__)
+#define CS_R3(M) M(0) M(1) M(2)
+#define CS_R2(M) M(0) M(1)
+#define CS_R1(M) M(0)
+#define CONVT_S2_TILE_FN(name, G, R)                                                               \
+    static void name(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,          \
+                     const float *restrict src, int64_t src_ks, const float *restrict w,           \
+                     int64_t w_ks, const float *restrict bias, int64_t nk, int64_t x) {            \
+        R(CS_DECL)                                                                                 \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float *wk = w + k * w_ks, *sk = src + k * src_ks + x;                            \
+            R(CS_LOADW)                                                                            \
+            CS_COL(G, 0) CS_COL(G, 1) CS_COL(G, 2) CS_COL(G, 3)                                    \
+        }                                                                                          \
+        R(CS_STORE)                                                                                \
+    }
+CONVT_S2_TILE_FN(convt_s2_tile3, CS_G3, CS_R3)
+CONVT_S2_TILE_FN(convt_s2_tile2, CS_G2, CS_R2)
+CONVT_S2_TILE_FN(convt_s2_tile1, CS_G1, CS_R1)
+
+/* Tiles of 3 (then 2 or 1) channels x 4 columns, the last column tile aligned to the row end
+ * (recomputing identical values); rows shorter than 4 element by element. */
+static void convt_s2_avx2(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                          const float *restrict src, int64_t src_ks, const float *restrict w,
+                          int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk,
+                          int64_t n) {
+    if (n < 4) {
+        for (int64_t g = 0; g < m; g++)
+            for (int t = 0; t < 8; t++) {
+                float *d = dst + g * dst_cs + (t >> 2) * dst_ds + (t >> 1 & 1) * dst_hs + (t & 1);
+                for (int64_t x = 0; x < n; x++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * 8 + t], src[k * src_ks + x], acc);
+                    d[2 * x] = acc;
+                }
+            }
+        return;
+    }
+    for (int64_t g0 = 0; g0 < m; g0 += 3) {
+        const int64_t gb = NNE_MIN(m - g0, (int64_t)3);
+        float *d = dst + g0 * dst_cs;
+        const float *wg = w + g0 * 8, *bg = bias ? bias + g0 : NULL;
+        for (int64_t x = 0;; x += 4) {
+            if (x + 4 > n) x = n - 4; /* overlap: same values recomputed */
+            if (gb == 3)
+                convt_s2_tile3(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            else if (gb == 2)
+                convt_s2_tile2(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            else
+                convt_s2_tile1(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            if (x + 4 >= n) break;
+        }
+    }
+}
+
 /* ---- im2col_s2 ------------------------------------------------------------------------- */
 
 /* 8 columns per step from 16 input values: in-lane even/odd shuffles and a permute give the
@@ -1073,6 +1161,7 @@ const nne_kernels nne_kernels_avx2 = {
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
     .convt_rows = convt_rows_avx2,
+    .convt_s2 = convt_s2_avx2,
     .im2col_s2 = im2col_s2_avx2,
     .bias_rows = bias_rows_avx2,
     .sum_f64 = sum_f64_avx2,
