@@ -401,9 +401,12 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
         }                                                                                          \
         REP(STORE)                                                                                 \
     }
+#define REP2(M) M(0) M(1)
 CONVT_TILE_FN(convt_tile3x16, REP3, CT_STORE)
+CONVT_TILE_FN(convt_tile2x16, REP2, CT_STORE)
 CONVT_TILE_FN(convt_tile1x16, REP1, CT_STORE)
 CONVT_TILE_FN(convt_tile3x16_nt, REP3, CT_STORE_NT)
+CONVT_TILE_FN(convt_tile2x16_nt, REP2, CT_STORE_NT)
 CONVT_TILE_FN(convt_tile1x16_nt, REP1, CT_STORE_NT)
 
 /* Narrow rows (the deep levels: 8 or 4 input columns): 6 groups x 2 taps x 8 columns (one
@@ -502,6 +505,9 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
             if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
             if (gb == gt) {
                 full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else if (gb == 2 && nx == 16) { /* 8 accumulators: two single tiles' 4 each */
+                (nt ? convt_tile2x16_nt : convt_tile2x16)(d, dst_rs, src, src_ks, wg, w_ks, w_gs,
+                                                          bg, nk, i);
             } else {
                 for (int g = 0; g < gb; g++)
                     one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
