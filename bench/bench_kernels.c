@@ -13,7 +13,9 @@
  * "default" field is 1 for the algorithm a model uses for that shape by default
  * (nne_conv3d_algo_pick). All report effective GFLOP/s: the direct convolution's
  * multiply-adds x 2 / time, so Winograd's fewer multiplications show as a higher rate.
- * Options: bench_kernels [max_threads] [isa]   (default 2 threads, every variant).
+ * Options: bench_kernels [max_threads] [isa] [filter]   (default 2 threads, every variant;
+ * a max_threads below 0 runs only -max_threads threads; `filter` keeps the shapes whose
+ * name contains it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,17 +149,32 @@ static void bench_conv(const conv_shape *cs, const nne_kernels *kt, nne_pool *po
     nne_free(ws);
 }
 
-/* The largest transposed convolution (64 -> 32 channels into the 128^3 level), a slab. */
-static void bench_convt(const nne_kernels *kt, nne_pool *pool, int nth) {
-    const int64_t c_in = 64, c_out = 32, in[3] = {8, 64, 64};
+/* The transposed convolutions of the decoder (2x2x2, stride 2), the two largest as slabs. */
+typedef struct convt_shape {
+    const char *name;
+    int64_t c_in, c_out;
+    int64_t in[3]; /* input (slab) */
+} convt_shape;
+
+static const convt_shape convts[] = {
+    {"64->32 s2 @64^3->128^3 slab d8", 64, 32, {8, 64, 64}},
+    {"128->64 s2 @32^3->64^3 slab d8", 128, 64, {8, 32, 32}},
+    {"256->128 s2 @16^3->32^3", 256, 128, {16, 16, 16}},
+    {"320->256 s2 @8^3->16^3", 320, 256, {8, 8, 8}},
+    {"320->320 s2 @4^3->8^3", 320, 320, {4, 4, 4}},
+};
+
+static void bench_convt(const convt_shape *cs, const nne_kernels *kt, nne_pool *pool, int nth) {
+    const int64_t c_in = cs->c_in, c_out = cs->c_out, *in = cs->in;
+    const int64_t vol = in[0] * in[1] * in[2];
     const int s[3] = {2, 2, 2};
-    float *src = frand(c_in * in[0] * in[1] * in[2]), *w = frand(c_in * c_out * 8);
+    float *src = frand(c_in * vol), *w = frand(c_in * c_out * 8);
     float *b = frand(c_out);
-    float *dst = nne_malloc((size_t)(c_out * 8 * in[0] * in[1] * in[2]) * sizeof(float));
-    const double flops = 2.0 * (double)(c_in * c_out * 8 * in[0] * in[1] * in[2]);
+    float *dst = nne_malloc((size_t)(c_out * 8 * vol) * sizeof(float));
+    const double flops = 2.0 * (double)(c_in * c_out * 8 * vol);
     timing t;
     TIME_BEST(t, 3, nne_convt3d_fwd(pool, kt, dst, src, w, b, c_in, c_out, in, s));
-    print_line("convt3d", "64->32 s2 @64^3->128^3 slab d8", kt->name, nth, t, flops);
+    print_line("convt3d", cs->name, kt->name, nth, t, flops);
     nne_free(src);
     nne_free(w);
     nne_free(b);
@@ -176,13 +193,15 @@ static void bench_norm(const nne_kernels *kt, nne_pool *pool, int nth) {
 }
 
 int main(int argc, char **argv) {
-    const int max_threads = argc > 1 ? atoi(argv[1]) : 2;
-    const char *only = argc > 2 ? argv[2] : NULL;
+    int max_threads = argc > 1 ? atoi(argv[1]) : 2, min_threads = 1;
+    if (max_threads < 0) max_threads = min_threads = -max_threads;
+    const char *only = argc > 2 && strcmp(argv[2], "all") ? argv[2] : NULL;
+    const char *filter = argc > 3 ? argv[3] : NULL;
     const int quick_ref = 1; /* ref is slow: run it on the small shapes only */
     const nne_kernels *tabs[8];
     const int n = nne_cpu_available(tabs, 8);
     fprintf(stderr, "cpu: %s\n", nne_cpu_describe());
-    for (int nth = 1; nth <= max_threads; nth++) {
+    for (int nth = min_threads; nth <= max_threads; nth++) {
         nne_pool *pool = NULL;
         if (nne_pool_init(nth, &pool) != NNE_OK) return 1;
         for (int t = 0; t < n; t++) {
@@ -190,10 +209,13 @@ int main(int argc, char **argv) {
             const int is_ref = !strcmp(tabs[t]->name, "ref");
             for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
                 if (is_ref && quick_ref && i < 11) continue; /* the 8^3, 4^3, seg shapes */
+                if (filter && !strstr(convs[i].name, filter)) continue;
                 bench_conv(&convs[i], tabs[t], pool, nth);
             }
-            bench_convt(tabs[t], pool, nth);
-            bench_norm(tabs[t], pool, nth);
+            for (size_t i = 0; i < sizeof convts / sizeof convts[0]; i++)
+                if (!filter || strstr("convt3d", filter) || strstr(convts[i].name, filter))
+                    bench_convt(&convts[i], tabs[t], pool, nth);
+            if (!filter || strstr("instnorm", filter)) bench_norm(tabs[t], pool, nth);
         }
         nne_pool_free(pool);
     }

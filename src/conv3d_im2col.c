@@ -28,27 +28,42 @@
 #include "ops.h"
 
 #define IM2COL_COLS 64 /* columns per block the row count aims at */
+/* Outputs of at least this many bytes (the 128^3 and 64^3 levels: 268 and 67 MB) are larger
+ * than the last-level cache, so the next layer reads them from memory anyway: they are written
+ * with streaming stores from Y rather than summed in place, which would read every output
+ * line from memory before writing it. */
+#ifndef IM2COL_STREAM_BYTES
+#define IM2COL_STREAM_BYTES (48 << 20)
+#endif
+#ifndef IM2COL_PANEL_BYTES
+#define IM2COL_PANEL_BYTES (48 << 10) /* X panel per input-channel chunk (L1 to L2 sized) */
+#endif
 
 /* The block geometry of one convolution. */
 typedef struct im2col_plan {
     int64_t kdim;   /* K = c_in * kd * kh * kw                 */
+    int64_t kvol;   /* kd * kh * kw                            */
+    int64_t icc;    /* input channels per chunk (X panel)      */
     int64_t wp;     /* output width rounded up to 8            */
     int64_t rows;   /* output rows per block                   */
     int64_t nt;     /* columns of a block: rows * wp           */
     int64_t n_rb;   /* row blocks per output plane             */
     int64_t n_ocr;  /* output channel blocks of NNE_WINO_OCR   */
-    size_t x_bytes; /* per thread: X [K][nt]                   */
+    size_t x_bytes; /* per thread: X [icc * kvol][nt]          */
     size_t y_bytes; /* per thread: Y [n_ocr * OCR][nt]         */
 } im2col_plan;
 
 static void plan_init(im2col_plan *p, const nne_conv3d_desc *d) {
-    p->kdim = d->c_in * d->k[0] * d->k[1] * d->k[2];
+    p->kvol = (int64_t)d->k[0] * d->k[1] * d->k[2];
+    p->kdim = d->c_in * p->kvol;
     p->wp = (d->out[2] + NNE_WINO_GT - 1) / NNE_WINO_GT * NNE_WINO_GT;
     p->rows = NNE_MAX((int64_t)1, NNE_MIN(d->out[1], (int64_t)IM2COL_COLS / p->wp));
     p->nt = p->rows * p->wp;
     p->n_rb = (d->out[1] + p->rows - 1) / p->rows;
     p->n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
-    p->x_bytes = nne_align_up((size_t)(p->kdim * p->nt) * sizeof(float));
+    const int64_t per_ic = p->kvol * p->nt * (int64_t)sizeof(float);
+    p->icc = NNE_MIN(d->c_in, NNE_MAX((int64_t)1, (int64_t)IM2COL_PANEL_BYTES / per_ic));
+    p->x_bytes = nne_align_up((size_t)(p->icc * p->kvol * p->nt) * sizeof(float));
     p->y_bytes = nne_align_up((size_t)(p->n_ocr * NNE_WINO_OCR * p->nt) * sizeof(float));
 }
 
@@ -96,6 +111,7 @@ typedef struct im2col_job {
     const float *u;    /* [n_ocr][K][OCR]                */
     const float *bias; /* [n_ocr * OCR]                  */
     char *ws;          /* per thread: X, then Y          */
+    int stream;        /* output larger than the caches  */
 } im2col_job;
 
 /* Output columns [*lo, *hi) whose tap kw lies inside the input row (the others read 0). */
@@ -111,27 +127,21 @@ static void valid_cols(const nne_conv3d_desc *d, int kw, int64_t *lo, int64_t *h
 
 /* The three kw taps of one output row of a width-3 stride-2 kernel (padding 1), X rows
  * o0, o1, o2 = o0 + nt, o0 + 2 nt, from the input row s: tap 1 reads the even columns 2 x,
- * tap 2 the odd columns 2 x + 1, tap 0 the odd columns shifted by one output (2 x - 1).
- * Columns past the row's end and past the output width are zero. */
+ * tap 2 the odd columns 2 x + 1, tap 0 the odd columns shifted by one output (2 x - 1), all
+ * in one pass (im2col_s2). Columns past the output width are zero. */
 static void s2_taps(const im2col_job *j, float *o0, int64_t nt, const float *s) {
     const nne_conv3d_desc *d = j->d;
-    const int64_t wi = d->in[2], wo = d->out[2], wp = j->p->wp;
+    const int64_t wo = d->out[2], wp = j->p->wp;
     float *o1 = o0 + nt, *o2 = o1 + nt;
-    const int64_t n = wi / 2; /* whole (even, odd) pairs inside the row */
-    j->kt->deinterleave2(o1, o2, s, n);
-    if (wi % 2) { /* the last even column has no odd partner */
-        o1[n] = s[wi - 1];
-        o2[n] = 0.0f;
-    }
-    o0[0] = 0.0f;
-    memcpy(o0 + 1, o2, (size_t)(wo - 1) * sizeof(float));
+    j->kt->im2col_s2(o0, o1, o2, s, d->in[2], wo);
     for (int64_t x = wo; x < wp; x++) o0[x] = o1[x] = o2[x] = 0.0f;
 }
 
-/* Gathers X for output plane z and rows y0 .. y0 + nr - 1: row k = ((ic * kd + a) * kh + b)
- * * kw + c, column r * wp + x. Columns past the output width are zero (computed, never
- * stored). */
-static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t nr) {
+/* Gathers the X panel of input channels [ic0, ic0 + nc) for output plane z and rows
+ * y0 .. y0 + nr - 1: row k = (((ic - ic0) * kd + a) * kh + b) * kw + c, column r * wp + x.
+ * Columns past the output width are zero (computed, never stored). */
+static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t nr, int64_t ic0,
+                   int64_t nc) {
     const nne_conv3d_desc *d = j->d;
     const im2col_plan *p = j->p;
     const int64_t ivol = d->in[0] * d->in[1] * d->in[2], sw = d->stride[2];
@@ -140,7 +150,7 @@ static void gather(float *x, const im2col_job *j, int64_t z, int64_t y0, int64_t
     for (int c = 0; c < d->k[2]; c++) valid_cols(d, c, &lo[c], &hi[c]);
     const int fast_s2 = d->k[2] == 3 && d->stride[2] == 2 && d->pad[2] == 1;
     int64_t k = 0;
-    for (int64_t ic = 0; ic < d->c_in; ic++) {
+    for (int64_t ic = ic0; ic < ic0 + nc; ic++) {
         for (int a = 0; a < d->k[0]; a++) {
             const int64_t zi = z * d->stride[0] - d->pad[0] + a;
             for (int b = 0; b < d->k[1]; b++) {
@@ -184,31 +194,49 @@ static void im2col_task(void *arg, int ith, int nth) {
     float *y = (float *)(void *)((char *)x + p->x_bytes);
     nne_wino_gemm g;
     memset(&g, 0, sizeof g);
-    g.m = y;
-    g.m_cs = p->nt;
-    g.u = j->u;
     g.u_bs = p->kdim * NNE_WINO_OCR;
     g.v = x;
     g.v_cs = p->nt;
     g.npos = 1;
     g.nb = p->n_ocr;
-    g.c_in = p->kdim;
     int64_t lo, hi;
     nne_chunk_range(d->out[0] * p->n_rb, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
         const int64_t z = it / p->n_rb, y0 = it % p->n_rb * p->rows;
         const int64_t nr = NNE_MIN(p->rows, d->out[1] - y0);
-        gather(x, j, z, y0, nr);
         g.nt = nr * p->wp;
-        j->kt->wino_gemm(&g);
-        for (int64_t oc = 0; oc < d->c_out; oc++) {
-            const float b = j->bias[oc];
-            for (int64_t r = 0; r < nr; r++) {
-                float *o = j->dst + oc * ovol + (z * d->out[1] + y0 + r) * d->out[2];
-                const float *m = y + oc * p->nt + r * p->wp;
-                for (int64_t xx = 0; xx < d->out[2]; xx++) o[xx] = m[xx] + b;
+        /* A block of one whole output row (no padded columns) whose output channels fill
+         * the register tiles is summed straight into the output rows, started from the
+         * bias; otherwise into Y, copied out with the bias after the last chunk. */
+        const int in_place =
+            !j->stream && nr == 1 && d->out[2] == p->wp && d->c_out % NNE_WINO_OCR == 0;
+        float *const orow = j->dst + (z * d->out[1] + y0) * d->out[2]; /* channel 0 */
+        if (in_place) {
+            for (int64_t oc = 0; oc < d->c_out; oc++) {
+                float *o = orow + oc * ovol;
+                for (int64_t xx = 0; xx < d->out[2]; xx++) o[xx] = j->bias[oc];
             }
+            g.m = orow;
+            g.m_cs = ovol;
+        } else {
+            g.m = y;
+            g.m_cs = p->nt;
         }
+        /* Input channels in chunks whose X panel stays in L1 while every output channel
+         * block passes over it; the partial sums pass through memory as floats (exact), so
+         * the sum of each output runs over k in order as in one pass. */
+        for (int64_t ic0 = 0; ic0 < d->c_in; ic0 += p->icc) {
+            const int64_t nc = NNE_MIN(p->icc, d->c_in - ic0);
+            gather(x, j, z, y0, nr, ic0, nc);
+            g.u = j->u + ic0 * p->kvol * NNE_WINO_OCR;
+            g.c_in = nc * p->kvol;
+            g.accumulate = in_place || ic0 > 0;
+            j->kt->wino_gemm(&g);
+        }
+        if (in_place) continue;
+        for (int64_t r = 0; r < nr; r++)
+            j->kt->bias_rows(orow + r * d->out[2], ovol, y + r * p->wp, p->nt, j->bias,
+                             d->c_out, d->out[2], j->stream);
     }
 }
 
@@ -220,5 +248,7 @@ void nne_conv3d_im2col_run(nne_pool *pool, const nne_kernels *kt, float *dst, co
     plan_init(&p, d);
     im2col_job j = {.kt = kt, .d = d, .p = &p, .dst = dst, .src = src, .u = u, .bias = bias_p,
                     .ws = ws};
+    j.stream = (double)d->c_out * (double)(d->out[0] * d->out[1] * d->out[2]) *
+                   (double)sizeof(float) >= (double)IM2COL_STREAM_BYTES;
     nne_pool_run(pool, im2col_task, &j);
 }

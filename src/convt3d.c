@@ -12,16 +12,32 @@
  * and PyTorch's weight layout [c_in][c_out][s0][s1][s2] already gives W with row stride
  * c_out*s0*s1*s2 and the s2 taps adjacent, so no packing is needed. The kernel table's
  * convt_rows computes such a product straight into the output rows (the taps of one input
- * column side by side, so stores are contiguous); for s2 == 1 it is a plain gemm_rows. Work
- * items are (input row, block of CONVT_OCB output channels) with all (a, b) taps; each output
+ * column side by side, so stores are contiguous); for s2 == 1 it is a plain gemm_rows. For
+ * 2x2x2 kernels (every upsampling of nnU-Net's 3-D U-Nets) convt_s2 computes all 8 taps of
+ * a row at once instead, with the 8 taps of one channel as one weight vector. Work items are
+ * (input row, block of CONVT_OCB output channels) with all (a, b) taps; the row's input
+ * values are first copied into a small panel on the stack (see convt_task). Each output
  * element belongs to exactly one item and its sum runs over ic in order, so the result does
  * not depend on the thread count.
  * ref: torch.nn.ConvTranspose3d documentation (output size (in - 1) * stride + kernel).
  */
+#include <string.h>
+
 #include "common.h"
 #include "ops.h"
 
 #define CONVT_OCB 24 /* output channels per work item */
+/* Kernels 2x2x2 go through convt_s2 (all 8 taps of a channel per weight vector, 1.1-3.5x
+ * the rate of convt_rows on the decoder shapes) unless the output volume per channel
+ * reaches CONVT_S2_MAX_OVOL floats: those outputs (67 and 268 MB at the two largest levels)
+ * exceed the caches and go through convt_rows, whose long contiguous rows the AVX2 variant
+ * writes with streaming stores (x86_avx2.c, CONVT_STREAM_RS). */
+#ifndef CONVT_S2_MAX_OVOL
+#define CONVT_S2_MAX_OVOL (256 << 10)
+#endif
+#ifndef CONVT_PANEL
+#define CONVT_PANEL 4096 /* floats of the per-call input panel on the stack (16 KiB) */
+#endif
 
 typedef struct convt_job {
     const nne_kernels *kt;
@@ -41,6 +57,14 @@ static void convt_task(void *arg, int ith, int nth) {
     const int64_t ivol = j->in[0] * j->in[1] * j->in[2];
     const int64_t oh = j->in[1] * j->s[1], ow = j->in[2] * j->s[2];
     const int64_t ovol = j->in[0] * j->s[0] * oh * ow;
+    /* Columns per panel: the columns [x0, x0 + nx) of the input row of every input channel
+     * are copied side by side ([c_in][nx]), so the microkernel's source rows are adjacent
+     * instead of a volume apart (which maps them all to the same cache sets). Rows with more
+     * input channels than the panel holds columns for are read in place. */
+    const int64_t ncol = NNE_MIN(j->in[2], (int64_t)CONVT_PANEL / j->c_in);
+    const int use_s2 =
+        j->s[0] == 2 && j->s[1] == 2 && j->s[2] == 2 && ovol < (int64_t)CONVT_S2_MAX_OVOL;
+    float panel[CONVT_PANEL]; /* [c_in][nx] */
     int64_t lo, hi;
     nne_chunk_range(j->in[0] * j->in[1] * n_ob, ith, nth, &lo, &hi);
     for (int64_t it = lo; it < hi; it++) {
@@ -49,18 +73,37 @@ static void convt_task(void *arg, int ith, int nth) {
         const int64_t mb = NNE_MIN(j->c_out - oc0, (int64_t)CONVT_OCB);
         const float *srow = j->src + (z * j->in[1] + y) * j->in[2];
         const float *bias = j->bias ? j->bias + oc0 : NULL;
-        for (int a = 0; a < j->s[0]; a++) {
-            for (int b = 0; b < j->s[1]; b++) {
-                float *d = j->dst + oc0 * ovol + (z * j->s[0] + a) * oh * ow +
-                           (y * j->s[1] + b) * ow;
-                const float *w = j->w + oc0 * taps + (a * j->s[1] + b) * j->s[2];
-                if (j->s[2] == 1)
-                    j->kt->gemm_rows(d, ovol, srow, ivol, w, j->c_out * taps, taps, bias, mb,
-                                     j->c_in, j->in[2]);
-                else
-                    j->kt->convt_rows(d, ovol, srow, ivol, w, j->c_out * taps, taps, bias, mb,
-                                      j->c_in, j->in[2], j->s[2]);
+        for (int64_t x0 = 0; x0 < j->in[2];) {
+            const float *sp = srow + x0;
+            int64_t sp_ks = ivol, nx = j->in[2] - x0;
+            if (ncol > 0) {
+                nx = NNE_MIN(ncol, nx);
+                for (int64_t ic = 0; ic < j->c_in; ic++)
+                    memcpy(panel + ic * nx, srow + ic * ivol + x0, (size_t)nx * sizeof(float));
+                sp = panel;
+                sp_ks = nx;
             }
+            if (use_s2) {
+                j->kt->convt_s2(j->dst + oc0 * ovol + 2 * z * oh * ow + 2 * y * ow + 2 * x0, ovol,
+                                oh * ow, ow, sp, sp_ks, j->w + oc0 * taps, j->c_out * taps, bias,
+                                mb, j->c_in, nx);
+                x0 += nx;
+                continue;
+            }
+            for (int a = 0; a < j->s[0]; a++) {
+                for (int b = 0; b < j->s[1]; b++) {
+                    float *d = j->dst + oc0 * ovol + (z * j->s[0] + a) * oh * ow +
+                               (y * j->s[1] + b) * ow + x0 * j->s[2];
+                    const float *w = j->w + oc0 * taps + (a * j->s[1] + b) * j->s[2];
+                    if (j->s[2] == 1)
+                        j->kt->gemm_rows(d, ovol, sp, sp_ks, w, j->c_out * taps, taps, bias, mb,
+                                         j->c_in, nx);
+                    else
+                        j->kt->convt_rows(d, ovol, sp, sp_ks, w, j->c_out * taps, taps, bias,
+                                          mb, j->c_in, nx, j->s[2]);
+                }
+            }
+            x0 += nx;
         }
     }
 }

@@ -195,10 +195,32 @@ typedef struct nne_kernels {
                        int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,
                        const float *restrict bias, int64_t m, int64_t nk, int64_t n, int s);
 
-    /* Even and odd elements of src: even[i] = src[2 i], odd[i] = src[2 i + 1] for i < n
-     * (reads src[0, 2 n)); the stride-2 gathers of conv3d_im2col.c. */
-    void (*deinterleave2)(float *restrict even, float *restrict odd, const float *restrict src,
-                          int64_t n);
+    /* One input row of a transposed convolution with kernel == stride == 2 along every axis
+     * (convt3d.c, the narrow rows of the deep decoder levels): for output channels g < m,
+     * input columns x < n and taps a, b, c < 2,
+     *   dst[g * dst_cs + a * dst_ds + b * dst_hs + 2 x + c] = (bias ? bias[g] : 0)
+     *       + sum_k w[k * w_ks + g * 8 + (a * 2 + b) * 2 + c] * src[k * src_ks + x]
+     * summed in increasing k: PyTorch's weights [c_in][c_out][2][2][2] with w_ks = c_out * 8,
+     * so the 8 taps of one channel are one contiguous vector. */
+    void (*convt_s2)(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                     const float *restrict src, int64_t src_ks, const float *restrict w,
+                     int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk, int64_t n);
+
+    /* The three taps along w of a width-3, stride-2 kernel with padding 1 over one input row
+     * of width w (the stride-2 gathers of conv3d_im2col.c): for x < n,
+     *   t0[x] = src[2 x - 1],  t1[x] = src[2 x],  t2[x] = src[2 x + 1],
+     * where src[-1] and src[i] for i >= w read as 0 (the padding); reads src[0, w) only. */
+    void (*im2col_s2)(float *restrict t0, float *restrict t1, float *restrict t2,
+                      const float *restrict src, int64_t w, int64_t n);
+
+    /* Output rows with their bias: dst[r * dst_rs + i] = src[r * src_rs + i] + bias[r] for
+     * r < m, i < n (the last step of conv3d_im2col.c). With `stream` the destination may be
+     * written around the caches (non-temporal stores, the same values): for outputs too
+     * large to be read again from the caches, so their lines are not read before being
+     * written. */
+    void (*bias_rows)(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                      int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                      int stream);
 
     /* Sum of x[0..n) accumulated in double. */
     double (*sum_f64)(const float *x, int64_t n);

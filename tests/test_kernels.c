@@ -176,13 +176,15 @@ static void test_gemm_rows(const nne_kernels *kt) {
 
 /* convt_rows: 1..10 groups (full 3-group tiles and remainders), 1..40 input channels, 1..50
  * columns (short rows, tails, several tiles), taps s = 1..3 (2 has the fast paths), padded
- * strides, optional bias; the gap between rows must keep its sentinel. */
+ * strides, optional bias; the gap between rows must keep its sentinel. One trial in 16 has
+ * rows 256 Ki floats apart and more (the streaming stores of the large decoder levels). */
 static void test_convt_rows(const nne_kernels *kt) {
     for (int t = 0; t < N_TRIALS; t++) {
         const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 50);
         const int s = (int)(rnd_int(0, 2) ? 2 : rnd_int(1, 3));
         const int64_t w_gs = s + rnd_int(0, 3), w_ks = m * w_gs + rnd_int(0, 2);
-        const int64_t src_ks = n + rnd_int(0, 3), dst_rs = n * s + rnd_int(0, 3);
+        const int64_t src_ks = n + rnd_int(0, 3);
+        const int64_t dst_rs = t % 16 == 0 ? (256 << 10) + rnd_int(0, 9) : n * s + rnd_int(0, 3);
         float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
         float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
         float *bias = xmalloc((size_t)m * sizeof(float));
@@ -211,23 +213,106 @@ static void test_convt_rows(const nne_kernels *kt) {
     }
 }
 
-/* deinterleave2 on 0..100 pairs (every tail length of the vector paths); exact copies, the
- * element after each output must keep its sentinel. */
-static void test_deinterleave2(const nne_kernels *kt) {
+/* convt_s2: 1..10 channels (full 3-channel tiles and remainders), 1..40 input channels,
+ * 1..30 columns (short rows, tails), padded strides between the output rows, planes and
+ * channels, optional bias; everything but the outputs must keep its sentinel. */
+static void test_convt_s2(const nne_kernels *kt) {
     for (int t = 0; t < N_TRIALS; t++) {
-        const int64_t n = rnd_int(0, 100);
-        float *src = xmalloc((size_t)(2 * n + 1) * sizeof(float));
-        float *e = xmalloc((size_t)(n + 1) * sizeof(float));
-        float *o = xmalloc((size_t)(n + 1) * sizeof(float));
-        fill(src, 2 * n + 1);
-        e[n] = o[n] = SENTINEL;
-        kt->deinterleave2(e, o, src, n);
-        int ok = e[n] == SENTINEL && o[n] == SENTINEL;
-        for (int64_t i = 0; i < n; i++) ok = ok && e[i] == src[2 * i] && o[i] == src[2 * i + 1];
-        TEST_CHECK(ok, "%s deinterleave2 n %lld", kt->name, (long long)n);
+        const int64_t m = rnd_int(1, 10), nk = rnd_int(1, 40), n = rnd_int(1, 30);
+        const int64_t w_ks = m * 8 + 8 * rnd_int(0, 2), src_ks = n + rnd_int(0, 3);
+        const int64_t dst_hs = 2 * n + rnd_int(0, 3), dst_ds = 2 * dst_hs + rnd_int(0, 3);
+        const int64_t dst_cs = 2 * dst_ds + rnd_int(0, 3), nd = m * dst_cs;
+        float *w = xmalloc((size_t)(nk * w_ks) * sizeof(float));
+        float *src = xmalloc((size_t)(nk * src_ks) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *d_ref = xmalloc((size_t)nd * sizeof(float));
+        float *d_var = xmalloc((size_t)nd * sizeof(float));
+        fill(w, nk * w_ks);
+        fill(src, nk * src_ks);
+        fill(bias, m);
+        fill_const(d_ref, nd, SENTINEL);
+        fill_const(d_var, nd, SENTINEL);
+        const float *b = rnd_int(0, 1) ? bias : NULL;
+        nne_kernels_ref.convt_s2(d_ref, dst_cs, dst_ds, dst_hs, src, src_ks, w, w_ks, b, m, nk, n);
+        kt->convt_s2(d_var, dst_cs, dst_ds, dst_hs, src, src_ks, w, w_ks, b, m, nk, n);
+        int sentinels = 1;
+        for (int64_t i = 0; i < nd; i++) {
+            const int64_t r = i % dst_cs, a = r / dst_ds, bb = r % dst_ds / dst_hs;
+            const int inside = a < 2 && bb < 2 && r % dst_ds % dst_hs < 2 * n;
+            if (!inside && d_var[i] != SENTINEL) sentinels = 0;
+        }
+        const double e = nmse(d_var, d_ref, nd);
+        TEST_CHECK(e <= NMSE_MAX && sentinels, "%s convt_s2 m %lld nk %lld n %lld: nmse %.3g "
+                   "sentinels %d", kt->name, (long long)m, (long long)nk, (long long)n, e,
+                   sentinels);
+        free(w);
         free(src);
-        free(e);
-        free(o);
+        free(bias);
+        free(d_ref);
+        free(d_var);
+    }
+}
+
+/* bias_rows: 1..9 rows of 0..70 columns at padded strides (every tail and alignment of the
+ * vector paths), with and without `stream`; exact sums, the gap after each row must keep its
+ * sentinel. */
+static void test_bias_rows(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t m = rnd_int(1, 9), n = rnd_int(0, 70);
+        const int64_t src_rs = n + rnd_int(0, 3), dst_rs = n + rnd_int(1, 9);
+        const int64_t off = rnd_int(0, 7); /* dst misaligned by a few floats */
+        float *src = xmalloc((size_t)(m * src_rs) * sizeof(float));
+        float *bias = xmalloc((size_t)m * sizeof(float));
+        float *dst = xmalloc((size_t)(m * dst_rs + off) * sizeof(float));
+        fill(src, m * src_rs);
+        fill(bias, m);
+        fill_const(dst, m * dst_rs + off, SENTINEL);
+        const int stream = (int)rnd_int(0, 1);
+        kt->bias_rows(dst + off, dst_rs, src, src_rs, bias, m, n, stream);
+        int ok = 1;
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t i = 0; i < dst_rs; i++) {
+                const float v = dst[off + r * dst_rs + i];
+                ok = ok && (i < n ? v == src[r * src_rs + i] + bias[r] : v == SENTINEL);
+            }
+        for (int64_t i = 0; i < off; i++) ok = ok && dst[i] == SENTINEL;
+        TEST_CHECK(ok, "%s bias_rows m %lld n %lld stream %d", kt->name, (long long)m,
+                   (long long)n, stream);
+        free(src);
+        free(bias);
+        free(dst);
+    }
+}
+
+/* im2col_s2 on rows of 1..100 input columns and 0..60 output columns (every tail length of
+ * the vector paths, outputs past the row's end reading the padding); exact copies, the
+ * element after each output must keep its sentinel. */
+static void test_im2col_s2(const nne_kernels *kt) {
+    for (int t = 0; t < N_TRIALS; t++) {
+        const int64_t w = rnd_int(1, 100);
+        const int64_t n = rnd_int(0, 1) ? (w + 1) / 2 : rnd_int(0, 60);
+        float *src = xmalloc((size_t)w * sizeof(float));
+        float *o[3], *r[3];
+        for (int c = 0; c < 3; c++) {
+            o[c] = xmalloc((size_t)(n + 1) * sizeof(float));
+            r[c] = xmalloc((size_t)(n + 1) * sizeof(float));
+            o[c][n] = r[c][n] = SENTINEL;
+        }
+        fill(src, w);
+        nne_kernels_ref.im2col_s2(r[0], r[1], r[2], src, w, n);
+        kt->im2col_s2(o[0], o[1], o[2], src, w, n);
+        int ok = 1;
+        for (int c = 0; c < 3; c++)
+            for (int64_t x = 0; x <= n; x++) ok = ok && o[c][x] == r[c][x];
+        for (int64_t x = 0; x < n; x++) /* the reference itself, against the contract */
+            ok = ok && r[1][x] == (2 * x < w ? src[2 * x] : 0.0f) &&
+                 r[0][x] == (x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f);
+        TEST_CHECK(ok, "%s im2col_s2 w %lld n %lld", kt->name, (long long)w, (long long)n);
+        free(src);
+        for (int c = 0; c < 3; c++) {
+            free(o[c]);
+            free(r[c]);
+        }
     }
 }
 
@@ -486,7 +571,9 @@ int main(void) {
         test_conv3d_row(tabs[i]);
         test_gemm_rows(tabs[i]);
         test_convt_rows(tabs[i]);
-        test_deinterleave2(tabs[i]);
+        test_convt_s2(tabs[i]);
+        test_im2col_s2(tabs[i]);
+        test_bias_rows(tabs[i]);
         test_elementwise(tabs[i]);
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i], 2);

@@ -391,16 +391,18 @@ static void check_convt(const char *what, int64_t c_in, int64_t c_out, const int
 }
 
 /* Transposed convolution for the strides nnU-Net uses (and 1x1x1, anisotropic), random
- * sizes 1..9 plus rows of 70 columns (more than one column chunk), one case without bias. */
+ * sizes 1..9 plus rows of 70 columns (more than one column chunk), 1..17 or 300 input
+ * channels (300: the input panel holds 13 columns of a row at a time), one case without
+ * bias. */
 static void test_convt3d(void) {
     static const int strides[][3] = {{1, 2, 2}, {2, 2, 2}, {2, 1, 1}, {1, 1, 1}, {2, 2, 1}};
-    static const int64_t cins[] = {1, 2, 3, 17}, couts[] = {1, 5, 8, 9, 33};
+    static const int64_t cins[] = {1, 2, 3, 17, 300}, couts[] = {1, 5, 8, 9, 33};
     int n_cases = 0;
     for (int si = 0; si < (int)NNE_ARRAY_LEN(strides); si++) {
         for (int rep = 0; rep < 5; rep++) {
             int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 9), rnd_int(1, 9)};
             if (rep == 4) in[2] = 70; /* more than one column chunk per row */
-            const int64_t c_in = pick(cins, 4), c_out = pick(couts, 5);
+            const int64_t c_in = pick(cins, 5), c_out = pick(couts, 5);
             const int *s = strides[si];
             const int64_t taps = (int64_t)s[0] * s[1] * s[2];
             const int64_t n_out = c_out * taps * in[0] * in[1] * in[2];

@@ -416,20 +416,108 @@ static void convt_rows_neon(float *restrict dst, int64_t dst_rs, const float *re
     }
 }
 
-/* ---- deinterleave2 --------------------------------------------------------------------- */
+/* ---- convt_s2 -------------------------------------------------------------------------- */
 
-/* vld2q splits 8 elements into 4 even and 4 odd ones; the scalar tail matches the reference. */
-static void deinterleave2_neon(float *restrict even, float *restrict odd,
-                               const float *restrict src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const float32x4x2_t v = vld2q_f32(src + 2 * i);
-        vst1q_f32(even + i, v.val[0]);
-        vst1q_f32(odd + i, v.val[1]);
+/* One output channel x 4 columns per tile: the 8 taps of the channel are two vectors
+ * (pairs (a, b) = 0, 1 and 2, 3), multiplied by lane of the 4 input values of the columns;
+ * 8 accumulators, 2 weight loads + 1 input load per 8 FMAs. The stores take the 64-bit pair
+ * (a, b) of each column: the 8 consecutive outputs of the 4 columns in one output row. */
+static void convt_s2_tile1x4(float *restrict dst, int64_t dst_ds, int64_t dst_hs,
+                             const float *restrict src, int64_t src_ks, const float *restrict w,
+                             int64_t w_ks, float b, int64_t nk, int64_t x) {
+    float32x4_t lo0 = vdupq_n_f32(b), lo1 = lo0, lo2 = lo0, lo3 = lo0; /* pairs 0, 1 */
+    float32x4_t hi0 = lo0, hi1 = lo0, hi2 = lo0, hi3 = lo0;              /* pairs 2, 3 */
+    for (int64_t k = 0; k < nk; k++) {
+        const float32x4_t wl = vld1q_f32(w + k * w_ks), wh = vld1q_f32(w + k * w_ks + 4);
+        const float32x4_t sv = vld1q_f32(src + k * src_ks + x);
+        lo0 = vfmaq_laneq_f32(lo0, wl, sv, 0);
+        hi0 = vfmaq_laneq_f32(hi0, wh, sv, 0);
+        lo1 = vfmaq_laneq_f32(lo1, wl, sv, 1);
+        hi1 = vfmaq_laneq_f32(hi1, wh, sv, 1);
+        lo2 = vfmaq_laneq_f32(lo2, wl, sv, 2);
+        hi2 = vfmaq_laneq_f32(hi2, wh, sv, 2);
+        lo3 = vfmaq_laneq_f32(lo3, wl, sv, 3);
+        hi3 = vfmaq_laneq_f32(hi3, wh, sv, 3);
     }
-    for (; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+    float *d = dst + 2 * x;
+    vst1q_f32(d, vcombine_f32(vget_low_f32(lo0), vget_low_f32(lo1)));
+    vst1q_f32(d + 4, vcombine_f32(vget_low_f32(lo2), vget_low_f32(lo3)));
+    vst1q_f32(d + dst_hs, vcombine_f32(vget_high_f32(lo0), vget_high_f32(lo1)));
+    vst1q_f32(d + dst_hs + 4, vcombine_f32(vget_high_f32(lo2), vget_high_f32(lo3)));
+    vst1q_f32(d + dst_ds, vcombine_f32(vget_low_f32(hi0), vget_low_f32(hi1)));
+    vst1q_f32(d + dst_ds + 4, vcombine_f32(vget_low_f32(hi2), vget_low_f32(hi3)));
+    vst1q_f32(d + dst_ds + dst_hs, vcombine_f32(vget_high_f32(hi0), vget_high_f32(hi1)));
+    vst1q_f32(d + dst_ds + dst_hs + 4, vcombine_f32(vget_high_f32(hi2), vget_high_f32(hi3)));
+}
+
+/* Channel by channel, column tiles of 4 with the last one aligned to the row end
+ * (recomputing identical values); rows shorter than 4 element by element. */
+static void convt_s2_neon(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                          const float *restrict src, int64_t src_ks, const float *restrict w,
+                          int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk,
+                          int64_t n) {
+    for (int64_t g = 0; g < m; g++) {
+        const float b = bias ? bias[g] : 0.0f;
+        if (n < 4) {
+            for (int t = 0; t < 8; t++) {
+                float *d = dst + g * dst_cs + (t >> 2) * dst_ds + (t >> 1 & 1) * dst_hs + (t & 1);
+                for (int64_t x = 0; x < n; x++) {
+                    float acc = b;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * 8 + t], src[k * src_ks + x], acc);
+                    d[2 * x] = acc;
+                }
+            }
+            continue;
+        }
+        for (int64_t x = 0;; x += 4) {
+            if (x + 4 > n) x = n - 4; /* overlap: same values recomputed */
+            convt_s2_tile1x4(dst + g * dst_cs, dst_ds, dst_hs, src, src_ks, w + g * 8, w_ks, b,
+                             nk, x);
+            if (x + 4 >= n) break;
+        }
+    }
+}
+
+/* ---- im2col_s2 ------------------------------------------------------------------------- */
+
+/* 4 columns per step: vld2q splits 8 input values into even (t1) and odd (t2) columns; t0
+ * is the odd vector moved up one lane behind the previous step's last odd value (src[2 x - 1],
+ * zero before the row). The tail goes column by column as in the reference. */
+static void im2col_s2_neon(float *restrict t0, float *restrict t1, float *restrict t2,
+                           const float *restrict src, int64_t w, int64_t n) {
+    float32x4_t prev = vdupq_n_f32(0.0f); /* lane 3: src[2 x - 1] */
+    int64_t x = 0;
+    for (; x + 4 <= n && 2 * x + 8 <= w; x += 4) {
+        const float32x4x2_t v = vld2q_f32(src + 2 * x);
+        vst1q_f32(t0 + x, vextq_f32(prev, v.val[1], 3));
+        vst1q_f32(t1 + x, v.val[0]);
+        vst1q_f32(t2 + x, v.val[1]);
+        prev = v.val[1];
+    }
+    for (; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
+    }
+}
+
+/* ---- bias_rows ------------------------------------------------------------------------- */
+
+/* 4 columns per step; `stream` is ignored (plain stores: NEON's non-temporal pair stores
+ * are only a hint and need not help). */
+static void bias_rows_neon(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                           int stream) {
+    (void)stream;
+    for (int64_t r = 0; r < m; r++) {
+        float *d = dst + r * dst_rs;
+        const float *s = src + r * src_rs;
+        const float b = bias[r];
+        const float32x4_t vb = vdupq_n_f32(b);
+        int64_t i = 0;
+        for (; i + 4 <= n; i += 4) vst1q_f32(d + i, vaddq_f32(vld1q_f32(s + i), vb));
+        for (; i < n; i++) d[i] = s[i] + b;
     }
 }
 
@@ -983,7 +1071,9 @@ const nne_kernels nne_kernels_neon = {
     .conv3d_row = conv3d_row_neon,
     .gemm_rows = gemm_rows_neon,
     .convt_rows = convt_rows_neon,
-    .deinterleave2 = deinterleave2_neon,
+    .convt_s2 = convt_s2_neon,
+    .im2col_s2 = im2col_s2_neon,
+    .bias_rows = bias_rows_neon,
     .sum_f64 = sum_f64_neon,
     .sumsq_dev_f64 = sumsq_dev_f64_neon,
     .norm_apply = norm_apply_neon,

@@ -82,13 +82,41 @@ static void convt_rows_ref(float *restrict dst, int64_t dst_rs, const float *res
     }
 }
 
-/* One element pair at a time. */
-static void deinterleave2_ref(float *restrict even, float *restrict odd, const float *restrict src,
-                              int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+/* Every output element separately: start value, then k ascending. */
+static void convt_s2_ref(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                         const float *restrict src, int64_t src_ks, const float *restrict w,
+                         int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk,
+                         int64_t n) {
+    for (int64_t g = 0; g < m; g++)
+        for (int t = 0; t < 8; t++) {
+            float *d = dst + g * dst_cs + (t >> 2) * dst_ds + (t >> 1 & 1) * dst_hs + (t & 1);
+            for (int64_t x = 0; x < n; x++) {
+                float acc = bias ? bias[g] : 0.0f;
+                for (int64_t k = 0; k < nk; k++)
+                    acc += w[k * w_ks + g * 8 + t] * src[k * src_ks + x];
+                d[2 * x] = acc;
+            }
+        }
+}
+
+/* One output column at a time, each tap range-checked. */
+static void im2col_s2_ref(float *restrict t0, float *restrict t1, float *restrict t2,
+                          const float *restrict src, int64_t w, int64_t n) {
+    for (int64_t x = 0; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
     }
+}
+
+/* Row by row; `stream` is only a cache hint. */
+static void bias_rows_ref(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                          int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                          int stream) {
+    (void)stream;
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t i = 0; i < n; i++)
+            dst[r * dst_rs + i] = src[r * src_rs + i] + bias[r];
 }
 
 /* Plain left-to-right sum in double (exact for up to 2^29 float terms of equal sign and
@@ -402,7 +430,9 @@ const nne_kernels nne_kernels_ref = {
     .conv3d_row = conv3d_row_ref,
     .gemm_rows = gemm_rows_ref,
     .convt_rows = convt_rows_ref,
-    .deinterleave2 = deinterleave2_ref,
+    .convt_s2 = convt_s2_ref,
+    .im2col_s2 = im2col_s2_ref,
+    .bias_rows = bias_rows_ref,
     .sum_f64 = sum_f64_ref,
     .sumsq_dev_f64 = sumsq_dev_f64_ref,
     .norm_apply = norm_apply_ref,

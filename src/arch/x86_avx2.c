@@ -22,6 +22,11 @@
  * channels, broadcast from the packed weights) x 24 (tiles, three vectors) register tile: per
  * input channel 3 loads + 4 broadcasts feed 12 FMAs.
  *
+ * DESIGN (convt_rows). 3 groups x 2 taps x 16 columns of accumulators (6 groups x 8 or 4
+ * columns for narrow rows); the two taps are interleaved with in-lane unpacks so that each
+ * output row is written contiguously, with non-temporal stores for outputs too large to
+ * stay cached (CONVT_STREAM_RS).
+ *
  * DESIGN (gemm_rows). 6 rows (j) x 16 columns (i) of accumulators (remainder rows one at a
  * time); per k two loads of the source row and six broadcasts of weights. The column tail is
  * handled by a last tile aligned to the row end (gemm_rows never accumulates, so recomputing
@@ -369,8 +374,22 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
 #define CT_STORE(g)                                                                                \
     CT_ST2(dst + (g)*dst_rs + 2 * i, a##g##0, b##g##0)                                             \
     CT_ST2(dst + (g)*dst_rs + 2 * i + 16, a##g##1, b##g##1)
+/* The same with non-temporal stores where the 32 outputs are 32-byte aligned. */
+#define CT_ST2_NT(d, x, y)                                                                         \
+    {                                                                                              \
+        const __m256 lo = _mm256_unpacklo_ps(x, y), hi = _mm256_unpackhi_ps(x, y);                 \
+        _mm256_stream_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));                                 \
+        _mm256_stream_ps((d) + 8, _mm256_permute2f128_ps(lo, hi, 0x31));                           \
+    }
+#define CT_STORE_NT(g)                                                                             \
+    if (((uintptr_t)(dst + (g)*dst_rs + 2 * i) & 31) == 0) {                                       \
+        CT_ST2_NT(dst + (g)*dst_rs + 2 * i, a##g##0, b##g##0)                                      \
+        CT_ST2_NT(dst + (g)*dst_rs + 2 * i + 16, a##g##1, b##g##1)                                 \
+    } else {                                                                                       \
+        CT_STORE(g)                                                                                \
+    }
 #define REP3(M) M(0) M(1) M(2)
-#define CONVT_TILE_FN(name, REP)                                                                   \
+#define CONVT_TILE_FN(name, REP, STORE)                                                            \
     static void name(float *restrict dst, int64_t dst_rs, const float *restrict src,               \
                      int64_t src_ks, const float *restrict w, int64_t w_ks, int64_t w_gs,          \
                      const float *restrict bias, int64_t nk, int64_t i) {                          \
@@ -381,10 +400,15 @@ static void gemm_rows_avx2(float *restrict dst, int64_t dst_rs, const float *res
             const float *wk = w + k * w_ks;                                                        \
             REP(CT_FMA)                                                                            \
         }                                                                                          \
-        REP(CT_STORE)                                                                              \
+        REP(STORE)                                                                                 \
     }
-CONVT_TILE_FN(convt_tile3x16, REP3)
-CONVT_TILE_FN(convt_tile1x16, REP1)
+#define REP2(M) M(0) M(1)
+CONVT_TILE_FN(convt_tile3x16, REP3, CT_STORE)
+CONVT_TILE_FN(convt_tile2x16, REP2, CT_STORE)
+CONVT_TILE_FN(convt_tile1x16, REP1, CT_STORE)
+CONVT_TILE_FN(convt_tile3x16_nt, REP3, CT_STORE_NT)
+CONVT_TILE_FN(convt_tile2x16_nt, REP2, CT_STORE_NT)
+CONVT_TILE_FN(convt_tile1x16_nt, REP1, CT_STORE_NT)
 
 /* Narrow rows (the deep levels: 8 or 4 input columns): 6 groups x 2 taps x 8 columns (one
  * ymm each) or x 4 columns (one xmm each). */
@@ -433,6 +457,14 @@ CONVT_NARROW_FN(convt_tile1x4, REP1, CTN_ST4)
 #undef BCAST
 #undef LOAD
 
+/* Output groups at least this many floats apart (the output volume per channel: 1 MiB and
+ * more, the two largest decoder levels, whose outputs exceed the caches) are written with
+ * non-temporal stores: they skip reading each line before writing it, about a fifth of the
+ * time of those layers. Smaller outputs stay cached for the convolution that reads them. */
+#ifndef CONVT_STREAM_RS
+#define CONVT_STREAM_RS (256 << 10)
+#endif
+
 typedef void (*convt_tile_fn)(float *restrict, int64_t, const float *restrict, int64_t,
                               const float *restrict, int64_t, int64_t, const float *restrict,
                               int64_t, int64_t);
@@ -456,8 +488,15 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
     }
     const int64_t nx = n >= 16 ? 16 : n >= 8 ? 8 : 4; /* columns per tile */
     const int gt = nx == 16 ? 3 : 6;                   /* groups per full tile */
-    const convt_tile_fn full = nx == 16 ? convt_tile3x16 : nx == 8 ? convt_tile6x8 : convt_tile6x4;
-    const convt_tile_fn one = nx == 16 ? convt_tile1x16 : nx == 8 ? convt_tile1x8 : convt_tile1x4;
+    const int nt = nx == 16 && dst_rs >= CONVT_STREAM_RS;
+    const convt_tile_fn full = nt         ? convt_tile3x16_nt
+                               : nx == 16 ? convt_tile3x16
+                               : nx == 8  ? convt_tile6x8
+                                          : convt_tile6x4;
+    const convt_tile_fn one = nt         ? convt_tile1x16_nt
+                              : nx == 16 ? convt_tile1x16
+                              : nx == 8  ? convt_tile1x8
+                                         : convt_tile1x4;
     for (int64_t g0 = 0; g0 < m; g0 += gt) {
         const int gb = (int)(m - g0 < gt ? m - g0 : gt);
         float *d = dst + g0 * dst_rs;
@@ -467,6 +506,9 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
             if (i + nx > n) i = n - nx; /* overlap: same values recomputed */
             if (gb == gt) {
                 full(d, dst_rs, src, src_ks, wg, w_ks, w_gs, bg, nk, i);
+            } else if (gb == 2 && nx == 16) { /* 8 accumulators: two single tiles' 4 each */
+                (nt ? convt_tile2x16_nt : convt_tile2x16)(d, dst_rs, src, src_ks, wg, w_ks, w_gs,
+                                                          bg, nk, i);
             } else {
                 for (int g = 0; g < gb; g++)
                     one(d + g * dst_rs, dst_rs, src, src_ks, wg + g * w_gs, w_ks, w_gs,
@@ -475,28 +517,152 @@ static void convt_rows_avx2(float *restrict dst, int64_t dst_rs, const float *re
             if (i + nx >= n) break;
         }
     }
+    if (nt) _mm_sfence(); /* order the streamed stores before the pool's barrier */
 }
 
-/* ---- deinterleave2 --------------------------------------------------------------------- */
+/* ---- convt_s2 -------------------------------------------------------------------------- */
 
-/* 16 elements per step: in-lane even/odd shuffles, then a permute puts the halves in order;
- * the scalar tail matches the reference loop. */
-static void deinterleave2_avx2(float *restrict even, float *restrict odd,
-                               const float *restrict src, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 a = _mm256_loadu_ps(src + 2 * i), b = _mm256_loadu_ps(src + 2 * i + 8);
-        const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
-        const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
-        _mm256_storeu_ps(even + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                       _mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
-        _mm256_storeu_ps(odd + i, _mm256_castpd_ps(_mm256_permute4x64_pd(
-                                      _mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
+/* The 8 taps of one output channel are the lanes: per input channel, one weight vector per
+ * channel of the tile and one broadcast input value per column (3 channels x 4 columns: 12
+ * accumulators, 3 loads + 4 broadcasts per 12 FMAs, whatever the row width). Each
+ * accumulator holds the tap pairs (a, b) = 0..3 of one column as 64-bit lanes, so a 4 x 4
+ * transpose of 64-bit lanes gives, per (a, b), the 8 consecutive outputs of the 4 columns. */
+#define CS_DECL(g)                                                                                 \
+    __m256 c##g##0 = _mm256_set1_ps(bias ? bias[g] : 0.0f), c##g##1 = c##g##0, c##g##2 = c##g##0, \
+           c##g##3 = c##g##0;
+#define CS_LOADW(g) const __m256 w##g = _mm256_loadu_ps(wk + (g)*8);
+#define CS_FMA(g, j) c##g##j = _mm256_fmadd_ps(w##g, sv, c##g##j);
+#define CS_COL(G, j)                                                                               \
+    {                                                                                              \
+        const __m256 sv = _mm256_broadcast_ss(sk + (j));                                           \
+        G(CS_FMA, j)                                                                               \
     }
-    for (; i < n; i++) {
-        even[i] = src[2 * i];
-        odd[i] = src[2 * i + 1];
+#define CS_STORE(g)                                                                                \
+    {                                                                                              \
+        const __m256d a0 = _mm256_castps_pd(c##g##0), a1 = _mm256_castps_pd(c##g##1);             \
+        const __m256d a2 = _mm256_castps_pd(c##g##2), a3 = _mm256_castps_pd(c##g##3);             \
+        const __m256d t0 = _mm256_unpacklo_pd(a0, a1), t1 = _mm256_unpackhi_pd(a0, a1);           \
+        const __m256d t2 = _mm256_unpacklo_pd(a2, a3), t3 = _mm256_unpackhi_pd(a2, a3);           \
+        float *d = dst + (g)*dst_cs + 2 * x;                                                       \
+        _mm256_storeu_ps(d, _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x20)));               \
+        _mm256_storeu_ps(d + dst_hs, _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x20)));      \
+        _mm256_storeu_ps(d + dst_ds, _mm256_castpd_ps(_mm256_permute2f128_pd(t0, t2, 0x31)));      \
+        _mm256_storeu_ps(d + dst_ds + dst_hs,                                                      \
+                         _mm256_castpd_ps(_mm256_permute2f128_pd(t1, t3, 0x31)));                  \
     }
+#define CS_G3(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__) M(2, __VA_ARGS__)
+#define CS_G2(M, ...) M(0, __VA_ARGS__) M(1, __VA_ARGS__)
+#define CS_G1(M, ...) M(0, __VA_ARGS__)
+#define CS_R3(M) M(0) M(1) M(2)
+#define CS_R2(M) M(0) M(1)
+#define CS_R1(M) M(0)
+#define CONVT_S2_TILE_FN(name, G, R)                                                               \
+    static void name(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,          \
+                     const float *restrict src, int64_t src_ks, const float *restrict w,           \
+                     int64_t w_ks, const float *restrict bias, int64_t nk, int64_t x) {            \
+        R(CS_DECL)                                                                                 \
+        for (int64_t k = 0; k < nk; k++) {                                                         \
+            const float *wk = w + k * w_ks, *sk = src + k * src_ks + x;                            \
+            R(CS_LOADW)                                                                            \
+            CS_COL(G, 0) CS_COL(G, 1) CS_COL(G, 2) CS_COL(G, 3)                                    \
+        }                                                                                          \
+        R(CS_STORE)                                                                                \
+    }
+CONVT_S2_TILE_FN(convt_s2_tile3, CS_G3, CS_R3)
+CONVT_S2_TILE_FN(convt_s2_tile2, CS_G2, CS_R2)
+CONVT_S2_TILE_FN(convt_s2_tile1, CS_G1, CS_R1)
+
+/* Tiles of 3 (then 2 or 1) channels x 4 columns, the last column tile aligned to the row end
+ * (recomputing identical values); rows shorter than 4 element by element. */
+static void convt_s2_avx2(float *restrict dst, int64_t dst_cs, int64_t dst_ds, int64_t dst_hs,
+                          const float *restrict src, int64_t src_ks, const float *restrict w,
+                          int64_t w_ks, const float *restrict bias, int64_t m, int64_t nk,
+                          int64_t n) {
+    if (n < 4) {
+        for (int64_t g = 0; g < m; g++)
+            for (int t = 0; t < 8; t++) {
+                float *d = dst + g * dst_cs + (t >> 2) * dst_ds + (t >> 1 & 1) * dst_hs + (t & 1);
+                for (int64_t x = 0; x < n; x++) {
+                    float acc = bias ? bias[g] : 0.0f;
+                    for (int64_t k = 0; k < nk; k++)
+                        acc = fmaf(w[k * w_ks + g * 8 + t], src[k * src_ks + x], acc);
+                    d[2 * x] = acc;
+                }
+            }
+        return;
+    }
+    for (int64_t g0 = 0; g0 < m; g0 += 3) {
+        const int64_t gb = NNE_MIN(m - g0, (int64_t)3);
+        float *d = dst + g0 * dst_cs;
+        const float *wg = w + g0 * 8, *bg = bias ? bias + g0 : NULL;
+        for (int64_t x = 0;; x += 4) {
+            if (x + 4 > n) x = n - 4; /* overlap: same values recomputed */
+            if (gb == 3)
+                convt_s2_tile3(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            else if (gb == 2)
+                convt_s2_tile2(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            else
+                convt_s2_tile1(d, dst_cs, dst_ds, dst_hs, src, src_ks, wg, w_ks, bg, nk, x);
+            if (x + 4 >= n) break;
+        }
+    }
+}
+
+/* ---- im2col_s2 ------------------------------------------------------------------------- */
+
+/* 8 columns per step from 16 input values: in-lane even/odd shuffles and a permute give the
+ * even (t1) and odd (t2) columns in order; t0 is the odd vector moved up one lane with the
+ * previous odd value (src[2 x - 1]) in lane 0. The tail goes column by column as in the
+ * reference. */
+static void im2col_s2_avx2(float *restrict t0, float *restrict t1, float *restrict t2,
+                           const float *restrict src, int64_t w, int64_t n) {
+    const __m256i up1 = _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6);
+    int64_t x = 0;
+    for (; x + 8 <= n && 2 * x + 16 <= w; x += 8) {
+        const __m256 a = _mm256_loadu_ps(src + 2 * x), b = _mm256_loadu_ps(src + 2 * x + 8);
+        const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+            _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))),
+            _MM_SHUFFLE(3, 1, 2, 0)));
+        const __m256 prev = _mm256_set1_ps(x > 0 ? src[2 * x - 1] : 0.0f);
+        _mm256_storeu_ps(t0 + x, _mm256_blend_ps(_mm256_permutevar8x32_ps(o, up1), prev, 1));
+        _mm256_storeu_ps(t1 + x, e);
+        _mm256_storeu_ps(t2 + x, o);
+    }
+    for (; x < n; x++) {
+        t0[x] = x > 0 && 2 * x - 1 < w ? src[2 * x - 1] : 0.0f;
+        t1[x] = 2 * x < w ? src[2 * x] : 0.0f;
+        t2[x] = 2 * x + 1 < w ? src[2 * x + 1] : 0.0f;
+    }
+}
+
+/* ---- bias_rows ------------------------------------------------------------------------- */
+
+/* 8 columns per step; with `stream`, scalar columns up to a 32-byte boundary of dst, then
+ * non-temporal stores, and an sfence at the end so the streamed rows are ordered before the
+ * pool's barrier. */
+static void bias_rows_avx2(float *restrict dst, int64_t dst_rs, const float *restrict src,
+                           int64_t src_rs, const float *restrict bias, int64_t m, int64_t n,
+                           int stream) {
+    for (int64_t r = 0; r < m; r++) {
+        float *d = dst + r * dst_rs;
+        const float *s = src + r * src_rs;
+        const float b = bias[r];
+        const __m256 vb = _mm256_set1_ps(b);
+        int64_t i = 0;
+        if (stream) {
+            for (; i < n && ((uintptr_t)(d + i) & 31) != 0; i++) d[i] = s[i] + b;
+            for (; i + 8 <= n; i += 8)
+                _mm256_stream_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(s + i), vb));
+        } else {
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(s + i), vb));
+        }
+        for (; i < n; i++) d[i] = s[i] + b;
+    }
+    if (stream) _mm_sfence();
 }
 
 /* ---- instance-norm reductions and apply ------------------------------------------------ */
@@ -1173,7 +1339,9 @@ const nne_kernels nne_kernels_avx2 = {
     .conv3d_row = conv3d_row_avx2,
     .gemm_rows = gemm_rows_avx2,
     .convt_rows = convt_rows_avx2,
-    .deinterleave2 = deinterleave2_avx2,
+    .convt_s2 = convt_s2_avx2,
+    .im2col_s2 = im2col_s2_avx2,
+    .bias_rows = bias_rows_avx2,
     .sum_f64 = sum_f64_avx2,
     .sumsq_dev_f64 = sumsq_dev_f64_avx2,
     .norm_apply = norm_apply_avx2,
