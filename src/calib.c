@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "json.h"
@@ -209,8 +210,14 @@ nne_status nne_calib_save(nne_ctx *ctx, const nne_calib *c, const char *model,
     if (!c || c->n_layers == 0) return nne_fail(ctx, NNE_ERR_ARG, "%s: no layers observed", path);
     char *s = nne_calib_to_json(c, model);
     if (!s) return nne_fail(ctx, NNE_ERR_NOMEM, "%s: out of memory", path);
-    FILE *f = fopen(path, "wb");
+    /* written to PATH.tmp.PID and renamed: a failed save leaves nothing at PATH */
+    char tmp[4096];
     nne_status st = NNE_OK;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= sizeof tmp) {
+        free(s);
+        return nne_fail(ctx, NNE_ERR_ARG, "%s: path too long", path);
+    }
+    FILE *f = fopen(tmp, "wb");
     if (!f) {
         st = nne_fail(ctx, NNE_ERR_IO, "%s: cannot open for writing", path);
     } else {
@@ -218,6 +225,9 @@ nne_status nne_calib_save(nne_ctx *ctx, const nne_calib *c, const char *model,
         int bad = fwrite(s, 1, n, f) != n || fputc('\n', f) == EOF;
         bad |= fclose(f) != 0;
         if (bad) st = nne_fail(ctx, NNE_ERR_IO, "%s: write error", path);
+        else if (rename(tmp, path) != 0)
+            st = nne_fail(ctx, NNE_ERR_IO, "%s: cannot rename the temporary file", path);
+        if (st != NNE_OK) remove(tmp);
     }
     free(s);
     return st;

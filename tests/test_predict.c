@@ -302,6 +302,16 @@ int main(void) {
     demo_case(tmp, "fp32");
     demo_case(tmp, "fp16");
     demo_case(tmp, "int8");
+    { /* INT8 without a calibration file, or with a file that is not one: refused at init */
+        nne_ctx_params cp = nne_ctx_default_params();
+        nne_ctx *ctx = NULL;
+        cp.precision = "int8";
+        TEST_CHECK(nne_ctx_init(&cp, &ctx) == NNE_ERR_ARG && !ctx, "int8 without calibration");
+        cp.calibration = "models/demo.nne";
+        TEST_CHECK(nne_ctx_init(&cp, &ctx) == NNE_ERR_FORMAT && !ctx, "int8, not a calibration");
+        cp.precision = "fp8";
+        TEST_CHECK(nne_ctx_init(&cp, &ctx) == NNE_ERR_ARG && !ctx, "unknown precision");
+    }
     rmdir(tmp);
     cJSON_Delete(idx);
     return TEST_SUMMARY();
