@@ -506,26 +506,45 @@ static int64_t slab_planes(int64_t c, const int64_t sh[3]) {
     return NNE_MIN(n, (sh[0] + 3) / 4 * 4);
 }
 
-typedef struct copy_job {
-    float *dst;
-    const float *src;
-    int64_t dst_cs, src_cs, n; /* channel strides and floats per channel */
-    int64_t c;
-} copy_job;
+/* Copies n elements of each of c channels between channel strides, threads over channels:
+ * mode 0 widens binary16 to float32, 1 copies float32, 2 rounds float32 to binary16 and adds
+ * each channel's sum and sum of squares (double) to sum/sq when they are not NULL. */
+typedef struct h_copy_job {
+    const nne_kernels *kt;
+    void *dst;
+    const void *src;
+    int64_t dst_cs, src_cs, n, c; /* strides and counts in elements */
+    int mode;                     /* 0 f16 -> f32, 1 f32 -> f32, 2 f32 -> f16 (+ stats)   */
+    double *sum, *sq;             /* mode 2: per channel, added to (may be NULL)           */
+} h_copy_job;
 
-static void copy_task(void *arg, int ith, int nth) {
-    const copy_job *j = arg;
+static void h_copy_task(void *arg, int ith, int nth) {
+    const h_copy_job *j = arg;
     int64_t lo, hi;
     nne_chunk_range(j->c, ith, nth, &lo, &hi);
-    for (int64_t c = lo; c < hi; c++)
-        memcpy(j->dst + c * j->dst_cs, j->src + c * j->src_cs, (size_t)j->n * sizeof(float));
+    for (int64_t c = lo; c < hi; c++) {
+        if (j->mode == 0) {
+            j->kt->f16_to_f32((float *)j->dst + c * j->dst_cs,
+                              (const uint16_t *)j->src + c * j->src_cs, j->n);
+        } else if (j->mode == 1) {
+            memcpy((float *)j->dst + c * j->dst_cs, (const float *)j->src + c * j->src_cs,
+                   (size_t)j->n * sizeof(float));
+        } else {
+            const float *s = (const float *)j->src + c * j->src_cs;
+            j->kt->f32_to_f16((uint16_t *)j->dst + c * j->dst_cs, s, j->n);
+            if (j->sum) {
+                j->sum[c] += j->kt->sum_f64(s, j->n);
+                j->sq[c] += j->kt->sumsq_dev_f64(s, j->n, 0.0);
+            }
+        }
+    }
 }
 
-/* n floats of each of c channels, between channel strides. */
-static void copy_channels(nne_pool *pool, float *dst, int64_t dst_cs, const float *src,
-                          int64_t src_cs, int64_t c, int64_t n) {
-    copy_job j = {.dst = dst, .src = src, .dst_cs = dst_cs, .src_cs = src_cs, .n = n, .c = c};
-    nne_pool_run(pool, copy_task, &j);
+static void h_copy(fwd *f, int mode, void *dst, int64_t dst_cs, const void *src, int64_t src_cs,
+                   int64_t c, int64_t n, double *sum, double *sq) {
+    h_copy_job j = {.kt = f->ctx->kernels, .dst = dst, .src = src, .dst_cs = dst_cs,
+                    .src_cs = src_cs, .n = n, .c = c, .mode = mode, .sum = sum, .sq = sq};
+    nne_pool_run(f->ctx->pool, h_copy_task, &j);
 }
 
 /* The decoder's upsampled input, made slab by slab: the transposed convolution of `prev`. */
@@ -578,8 +597,8 @@ static void stream_conv(fwd *f, float *out, nne_conv3d_part *parts, int n_parts,
                 const int64_t pa = a / s0, pb = NNE_MIN(up->pin[0], (b + s0 - 1) / s0);
                 const int64_t pplane = up->pin[1] * up->pin[2];
                 NNE_ASSERT(pb - pa <= pmax);
-                copy_channels(pool, up->pbuf, (pb - pa) * pplane, up->prev + pa * pplane,
-                              up->pin[0] * pplane, up->pc, (pb - pa) * pplane);
+                h_copy(f, 1, up->pbuf, (pb - pa) * pplane, up->prev + pa * pplane,
+                       up->pin[0] * pplane, up->pc, (pb - pa) * pplane, NULL, NULL);
                 const int64_t pin[3] = {pb - pa, up->pin[1], up->pin[2]};
                 nne_convt3d_fwd(pool, kt, up->ubuf, up->pbuf, up->w, up->b, up->pc, up->c, pin,
                                 up->s);
@@ -592,8 +611,8 @@ static void stream_conv(fwd *f, float *out, nne_conv3d_part *parts, int n_parts,
         }
         if (k > 0) { /* slab k - 1 */
             const int64_t y0 = (k - 1) * nz, y1 = NNE_MIN(D, y0 + nz);
-            copy_channels(pool, out + y0 * hw, D * hw, ring[(k - 1) % 2], (y1 - y0) * hw,
-                          d->c_out, (y1 - y0) * hw);
+            h_copy(f, 1, out + y0 * hw, D * hw, ring[(k - 1) % 2], (y1 - y0) * hw, d->c_out,
+                   (y1 - y0) * hw, NULL, NULL);
         }
     }
     if (f->prof && up) {
@@ -627,8 +646,8 @@ static void block_inplace(fwd *f, float *x, int64_t c, const int64_t sh[3], cons
     float *t = take(f, c, sh, "temporary", level);
     conv_block(f, t, x, c, sh, c, k, one3, &bw->conv, bw->g, bw->beta, 1, o);
     if (!f->dry)
-        copy_channels(f->ctx->pool, x, sh[0] * sh[1] * sh[2], t, sh[0] * sh[1] * sh[2], c,
-                      sh[0] * sh[1] * sh[2]);
+        h_copy(f, 1, x, sh[0] * sh[1] * sh[2], t, sh[0] * sh[1] * sh[2], c,
+               sh[0] * sh[1] * sh[2], NULL, NULL);
     nne_arena_pop(f->arena, mark);
 }
 
@@ -769,44 +788,6 @@ typedef struct h_part {
     int f32; /* 1: float32 (the network input), 0: binary16 */
     int64_t c;
 } h_part;
-
-typedef struct h_copy_job {
-    const nne_kernels *kt;
-    void *dst;
-    const void *src;
-    int64_t dst_cs, src_cs, n, c; /* strides and counts in elements */
-    int mode;                     /* 0 f16 -> f32, 1 f32 -> f32, 2 f32 -> f16 (+ stats)   */
-    double *sum, *sq;             /* mode 2: per channel, added to (may be NULL)           */
-} h_copy_job;
-
-static void h_copy_task(void *arg, int ith, int nth) {
-    const h_copy_job *j = arg;
-    int64_t lo, hi;
-    nne_chunk_range(j->c, ith, nth, &lo, &hi);
-    for (int64_t c = lo; c < hi; c++) {
-        if (j->mode == 0) {
-            j->kt->f16_to_f32((float *)j->dst + c * j->dst_cs,
-                              (const uint16_t *)j->src + c * j->src_cs, j->n);
-        } else if (j->mode == 1) {
-            memcpy((float *)j->dst + c * j->dst_cs, (const float *)j->src + c * j->src_cs,
-                   (size_t)j->n * sizeof(float));
-        } else {
-            const float *s = (const float *)j->src + c * j->src_cs;
-            j->kt->f32_to_f16((uint16_t *)j->dst + c * j->dst_cs, s, j->n);
-            if (j->sum) {
-                j->sum[c] += j->kt->sum_f64(s, j->n);
-                j->sq[c] += j->kt->sumsq_dev_f64(s, j->n, 0.0);
-            }
-        }
-    }
-}
-
-static void h_copy(fwd *f, int mode, void *dst, int64_t dst_cs, const void *src, int64_t src_cs,
-                   int64_t c, int64_t n, double *sum, double *sq) {
-    h_copy_job j = {.kt = f->ctx->kernels, .dst = dst, .src = src, .dst_cs = dst_cs,
-                    .src_cs = src_cs, .n = n, .c = c, .mode = mode, .sum = sum, .sq = sq};
-    nne_pool_run(f->ctx->pool, h_copy_task, &j);
-}
 
 typedef struct h_norm_job {
     const nne_kernels *kt;
