@@ -43,6 +43,7 @@ typedef struct convt_job {
     const nne_kernels *kt;
     float *dst;        /* [c_out][in d*s0][in h*s1][in w*s2]  */
     const float *src;  /* [c_in][in d][in h][in w]            */
+    int64_t dst_cs, src_cs; /* channel strides (floats)       */
     const float *w;    /* [c_in][c_out][s0][s1][s2]           */
     const float *bias; /* [c_out] or NULL                     */
     int64_t c_in, c_out;
@@ -54,7 +55,7 @@ static void convt_task(void *arg, int ith, int nth) {
     const convt_job *j = arg;
     const int64_t taps = (int64_t)j->s[0] * j->s[1] * j->s[2];
     const int64_t n_ob = (j->c_out + CONVT_OCB - 1) / CONVT_OCB;
-    const int64_t ivol = j->in[0] * j->in[1] * j->in[2];
+    const int64_t ivol = j->src_cs, ocs = j->dst_cs;
     const int64_t oh = j->in[1] * j->s[1], ow = j->in[2] * j->s[2];
     const int64_t ovol = j->in[0] * j->s[0] * oh * ow;
     /* Columns per panel: the columns [x0, x0 + nx) of the input row of every input channel
@@ -84,7 +85,7 @@ static void convt_task(void *arg, int ith, int nth) {
                 sp_ks = nx;
             }
             if (use_s2) {
-                j->kt->convt_s2(j->dst + oc0 * ovol + 2 * z * oh * ow + 2 * y * ow + 2 * x0, ovol,
+                j->kt->convt_s2(j->dst + oc0 * ocs + 2 * z * oh * ow + 2 * y * ow + 2 * x0, ocs,
                                 oh * ow, ow, sp, sp_ks, j->w + oc0 * taps, j->c_out * taps, bias,
                                 mb, j->c_in, nx);
                 x0 += nx;
@@ -92,14 +93,14 @@ static void convt_task(void *arg, int ith, int nth) {
             }
             for (int a = 0; a < j->s[0]; a++) {
                 for (int b = 0; b < j->s[1]; b++) {
-                    float *d = j->dst + oc0 * ovol + (z * j->s[0] + a) * oh * ow +
+                    float *d = j->dst + oc0 * ocs + (z * j->s[0] + a) * oh * ow +
                                (y * j->s[1] + b) * ow + x0 * j->s[2];
                     const float *w = j->w + oc0 * taps + (a * j->s[1] + b) * j->s[2];
                     if (j->s[2] == 1)
-                        j->kt->gemm_rows(d, ovol, sp, sp_ks, w, j->c_out * taps, taps, bias, mb,
+                        j->kt->gemm_rows(d, ocs, sp, sp_ks, w, j->c_out * taps, taps, bias, mb,
                                          j->c_in, nx);
                     else
-                        j->kt->convt_rows(d, ovol, sp, sp_ks, w, j->c_out * taps, taps, bias,
+                        j->kt->convt_rows(d, ocs, sp, sp_ks, w, j->c_out * taps, taps, bias,
                                           mb, j->c_in, nx, j->s[2]);
                 }
             }
@@ -108,16 +109,27 @@ static void convt_task(void *arg, int ith, int nth) {
     }
 }
 
-void nne_convt3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
-                     const float *w, const float *bias, int64_t c_in, int64_t c_out,
-                     const int64_t in[3], const int stride[3]) {
+void nne_convt3d_fwd_cs(nne_pool *pool, const nne_kernels *kt, float *dst, int64_t dst_cs,
+                        const float *src, int64_t src_cs, const float *w, const float *bias,
+                        int64_t c_in, int64_t c_out, const int64_t in[3], const int stride[3]) {
     NNE_ASSERT(kt && dst && src && w && c_in > 0 && c_out > 0);
-    convt_job j = {
-        .kt = kt, .dst = dst, .src = src, .w = w, .bias = bias, .c_in = c_in, .c_out = c_out};
+    convt_job j = {.kt = kt, .dst = dst, .src = src, .dst_cs = dst_cs, .src_cs = src_cs,
+                   .w = w, .bias = bias, .c_in = c_in, .c_out = c_out};
     for (int i = 0; i < 3; i++) {
         NNE_ASSERT(in[i] > 0 && stride[i] > 0);
         j.in[i] = in[i];
         j.s[i] = stride[i];
     }
+    NNE_ASSERT(src_cs >= in[0] * in[1] * in[2]);
+    NNE_ASSERT(dst_cs >= in[0] * stride[0] * in[1] * stride[1] * in[2] * stride[2]);
     nne_pool_run(pool, convt_task, &j);
+}
+
+void nne_convt3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
+                     const float *w, const float *bias, int64_t c_in, int64_t c_out,
+                     const int64_t in[3], const int stride[3]) {
+    NNE_ASSERT(in && stride);
+    const int64_t ivol = in[0] * in[1] * in[2];
+    const int64_t ovol = ivol * stride[0] * stride[1] * stride[2];
+    nne_convt3d_fwd_cs(pool, kt, dst, ovol, src, ivol, w, bias, c_in, c_out, in, stride);
 }

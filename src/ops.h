@@ -156,6 +156,11 @@ void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
 void nne_convt3d_fwd(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
                      const float *w, const float *bias, int64_t c_in, int64_t c_out,
                      const int64_t in[3], const int stride[3]);
+/* The same with explicit channel strides (floats): dst channel oc at dst + oc * dst_cs,
+ * src channel ic at src + ic * src_cs (each at least the dense volume). */
+void nne_convt3d_fwd_cs(nne_pool *pool, const nne_kernels *kt, float *dst, int64_t dst_cs,
+                        const float *src, int64_t src_cs, const float *w, const float *bias,
+                        int64_t c_in, int64_t c_out, const int64_t in[3], const int stride[3]);
 
 /* Instance normalization in place over x [c, nvox], per channel: biased mean/variance
  * accumulated in double over NNE_REDUCE_CHUNKS fixed chunks, y = (x - mean) / sqrt(var + eps)
