@@ -255,6 +255,10 @@ typedef struct nne_kernels {
      * nne_f32_to_f16 (src/half.h). The hardware conversions (F16C, NEON) round the same way. */
     void (*f16_to_f32)(float *restrict dst, const uint16_t *restrict src, int64_t n);
     void (*f32_to_f16)(uint16_t *restrict dst, const float *restrict src, int64_t n);
+    /* dst[i] = src[i] for i < n (no overlap), for rows written back to a large tensor that is
+     * not read again soon: the AVX2 variant uses streaming stores, which skip reading the
+     * destination lines into the cache first (src/model.c's slab write-back). */
+    void (*copy_f32)(float *restrict dst, const float *restrict src, int64_t n);
     /* ---- INT8 convolution (src/conv3d_q8.c; layouts at nne_q8_row) ---- */
     /* Activation quantization: dst[i] = clamp(rint(src[i] * inv_scale), -zp, 255 - zp) + zp
      * for i < n, the clamp applied in float before rounding (round half to even), so every

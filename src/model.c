@@ -500,6 +500,10 @@ static int streams(const fwd *f, const nne_conv3d_w *pw) {
 /* Output planes per slab of a streamed convolution: a multiple of 4 (both Winograd tiles)
  * keeping one output slab within STREAM_SLAB_BYTES, at least 4. */
 #define STREAM_SLAB_BYTES ((size_t)4 << 20)
+/* Streamed outputs larger than this are written back with streaming stores (copy_f32). */
+#ifndef STREAM_WB_NT_BYTES
+#define STREAM_WB_NT_BYTES ((size_t)48 << 20)
+#endif
 static int64_t slab_planes(int64_t c, const int64_t sh[3]) {
     const size_t plane = (size_t)(c * sh[1] * sh[2]) * sizeof(float);
     int64_t n = (int64_t)(STREAM_SLAB_BYTES / plane) / 4 * 4;
@@ -509,14 +513,14 @@ static int64_t slab_planes(int64_t c, const int64_t sh[3]) {
 
 /* Copies n elements of each of c channels between channel strides, threads over channels:
  * mode 0 widens binary16 to float32, 1 copies float32 (a channel's source and destination
- * may overlap), 2 rounds float32 to binary16 and adds
+ * may overlap), 3 copies float32 past the caches (no overlap; the slab write-back), 2 rounds float32 to binary16 and adds
  * each channel's sum and sum of squares (double) to sum/sq when they are not NULL. */
 typedef struct h_copy_job {
     const nne_kernels *kt;
     void *dst;
     const void *src;
     int64_t dst_cs, src_cs, n, c; /* strides and counts in elements */
-    int mode;                     /* 0 f16 -> f32, 1 f32 -> f32, 2 f32 -> f16 (+ stats)   */
+    int mode;                     /* 0 f16 -> f32, 1, 3 f32 -> f32, 2 f32 -> f16 (+ stats) */
     double *sum, *sq;             /* mode 2: per channel, added to (may be NULL)           */
 } h_copy_job;
 
@@ -528,6 +532,9 @@ static void h_copy_task(void *arg, int ith, int nth) {
         if (j->mode == 0) {
             j->kt->f16_to_f32((float *)j->dst + c * j->dst_cs,
                               (const uint16_t *)j->src + c * j->src_cs, j->n);
+        } else if (j->mode == 3) {
+            j->kt->copy_f32((float *)j->dst + c * j->dst_cs, (const float *)j->src + c * j->src_cs,
+                            j->n);
         } else if (j->mode == 1) {
             memmove((float *)j->dst + c * j->dst_cs, (const float *)j->src + c * j->src_cs,
                     (size_t)j->n * sizeof(float));
@@ -592,6 +599,8 @@ static void stream_conv(fwd *f, float *out, nne_conv3d_part *parts, int n_parts,
     const double t0 = f->prof ? nne_profile_now() : 0.0;
     double t_up = 0.0;
     const int64_t n_slabs = (D + nz - 1) / nz;
+    /* tensors beyond the caches are written back past them (no read of the lines first) */
+    const int wb_mode = (size_t)(d->c_out * D * hw) * sizeof(float) > STREAM_WB_NT_BYTES ? 3 : 1;
     for (int64_t k = 0; k <= n_slabs; k++) {
         const int64_t z0 = k * nz, z1 = NNE_MIN(D, z0 + nz);
         if (k < n_slabs) {
@@ -624,8 +633,8 @@ static void stream_conv(fwd *f, float *out, nne_conv3d_part *parts, int n_parts,
         }
         if (k > 0) { /* slab k - 1 */
             const int64_t y0 = (k - 1) * nz, y1 = NNE_MIN(D, y0 + nz);
-            h_copy(f, 1, out + y0 * hw, D * hw, ring[(k - 1) % 2], (y1 - y0) * hw, d->c_out,
-                   (y1 - y0) * hw, NULL, NULL);
+            h_copy(f, wb_mode, out + y0 * hw, D * hw, ring[(k - 1) % 2], (y1 - y0) * hw,
+                   d->c_out, (y1 - y0) * hw, NULL, NULL);
         }
     }
     if (f->prof && up) {

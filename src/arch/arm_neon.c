@@ -1056,6 +1056,15 @@ static void f16_to_f32_neon(float *restrict dst, const uint16_t *restrict src, i
         dst[i] = nne_f16_to_f32(src[i]);
 }
 
+static void copy_f32_neon(float *restrict dst, const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vst1q_f32(dst + i, vld1q_f32(src + i));
+        vst1q_f32(dst + i + 4, vld1q_f32(src + i + 4));
+    }
+    for (; i < n; i++) dst[i] = src[i];
+}
+
 static void f32_to_f16_neon(uint16_t *restrict dst, const float *restrict src, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
@@ -1085,6 +1094,7 @@ const nne_kernels nne_kernels_neon = {
     .fma_peak = fma_peak_neon,
     .f16_to_f32 = f16_to_f32_neon,
     .f32_to_f16 = f32_to_f16_neon,
+    .copy_f32 = copy_f32_neon,
     /* INT8 convolution */
     .q8_quantize = q8_quantize_neon,
     .q8_pairs = q8_pairs_neon,

@@ -348,6 +348,10 @@ static void f16_to_f32_ref(float *restrict dst, const uint16_t *restrict src, in
         dst[i] = nne_f16_to_f32(src[i]);
 }
 
+static void copy_f32_ref(float *restrict dst, const float *restrict src, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
 static void f32_to_f16_ref(uint16_t *restrict dst, const float *restrict src, int64_t n) {
     for (int64_t i = 0; i < n; i++)
         dst[i] = nne_f32_to_f16(src[i]);
@@ -444,6 +448,7 @@ const nne_kernels nne_kernels_ref = {
     .fma_peak = fma_peak_ref,
     .f16_to_f32 = f16_to_f32_ref,
     .f32_to_f16 = f32_to_f16_ref,
+    .copy_f32 = copy_f32_ref,
     /* INT8 convolution */
     .q8_quantize = q8_quantize_ref,
     .q8_pairs = q8_pairs_ref,

@@ -1170,6 +1170,23 @@ static void f16_to_f32_avx2(float *restrict dst, const uint16_t *restrict src, i
         dst[i] = nne_f16_to_f32(src[i]);
 }
 
+/* Streaming stores from the first 32-byte aligned element of dst, four vectors per step. */
+static void copy_f32_avx2(float *restrict dst, const float *restrict src, int64_t n) {
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 31) != 0; i++) dst[i] = src[i];
+    for (; i + 32 <= n; i += 32) {
+        const __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + 8);
+        const __m256 c = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
+        _mm256_stream_ps(dst + i, a);
+        _mm256_stream_ps(dst + i + 8, b);
+        _mm256_stream_ps(dst + i + 16, c);
+        _mm256_stream_ps(dst + i + 24, d);
+    }
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+    _mm_sfence();
+}
+
 static void f32_to_f16_avx2(uint16_t *restrict dst, const float *restrict src, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -1353,6 +1370,7 @@ const nne_kernels nne_kernels_avx2 = {
     .fma_peak = fma_peak_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
+    .copy_f32 = copy_f32_avx2,
     /* INT8 convolution */
     .q8_quantize = q8_quantize_avx2,
     .q8_pairs = q8_pairs_avx2,
