@@ -87,7 +87,8 @@ static int is_pointwise(const nne_conv3d_desc *d) {
  * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
  * (most of its weights, under 2 % of its work) keep weights of the packed size. The default
  * Winograd variant is F(2x2x2): F(4x4x2) is faster still (bench_kernels) but rounds about 4x
- * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3). The 2-channel first
+ * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3), as is F(4x4x4)
+ * (wino == 4; src/model.c picks both for the thin top levels). The 2-channel first
  * layer has too few input channels to amortize the transforms. The other 3x3x3
  * layers at least 8 wide with stride 1 or 2 along w (the strided layers, the small levels) go
  * through im2col + the packed GEMM, 1.1-1.6x faster than the direct row kernels there; rows
