@@ -1,16 +1,20 @@
 /*
  * conv3d_wino.c - 3x3x3 stride-1 convolution (PyTorch Conv3d semantics, padding 1) by the
- * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3) or F(4x4x2, 3x3x3), NCDHW with N = 1,
- * float32.
+ * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3), F(4x4x2, 3x3x3) or F(4x4x4, 3x3x3),
+ * NCDHW with N = 1, float32.
  *
- * DESIGN. The output is cut into tiles of 2x2x2 (or 4x4x2) voxels. With the 1-D matrices
+ * DESIGN. The output is cut into tiles of 2x2x2 (4x4x2, 4x4x4) voxels. With the 1-D matrices
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
  *   A^T = [1 1 1 0; 0 1 -1 -1]
  * a tile is Y = A3^T [ sum_ic (G3 g[oc][ic]) . (B3^T d[ic]) ] (. elementwise over the 64
  * transform positions, X3 = X x X x X applied along d, h and w), which takes 64 products per
  * (oc, ic) and tile instead of the direct 8 x 27 = 216: 3.375x fewer multiplications.
  * F(4x4x2) uses the 6-point F(4, 3) matrices along d and h (cpu.h): 144 products per 32
- * outputs, 6x fewer than direct.
+ * outputs, 6x fewer than direct. F(4x4x4) uses them along all three axes: 216 products per
+ * 64 outputs, 8x fewer than direct and 1.33x fewer than F(4x4x2); per output its
+ * transforms take slightly fewer arithmetic operations and 25 % fewer V and M accesses (a
+ * 6-point transform yields 4 outputs along w instead of a 4-point one yielding 2), at the
+ * price of an in-register transpose per patch row; a tile group covers 32 columns.
  * The weights are transformed once (nne_conv3d_wino_prep, in double, at model load) into
  * u[p][oc / OCR][ic][oc % OCR]. A forward then works on blocks of tiles: tiles are taken in
  * groups of NNE_WINO_GT consecutive tiles of one tile row (the vector lanes of the transform
@@ -19,14 +23,19 @@
  * wino_gemm computes, for each position, the product M[p][oc][t] = U[p][oc][.] V[p][.][t],
  * and wino_out turns M[.][oc][t] into the block's output voxels and adds the bias. Only one
  * block of V and M per thread exists at any time (at most a few MiB for 512 input channels,
- * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Input channels may
+ * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Groups per block
+ * (ng) are set per variant: enough tiles for the GEMM's 24- or 16-wide register tiles, few
+ * enough that V and M of the large top levels stay near the 1 MiB L2 (measured with
+ * bench_kernels: F(4x4x4) with one group per block, an 8-wide GEMM tile, is 20-40 % slower;
+ * three groups are no faster than two). Input channels may
  * be split into slices of WINO_ICB (M then accumulates through memory); measured, the M
  * round trips cost more than a larger V, so the default slice holds every channel of the
  * reference network.
  * Threads own contiguous ranges of blocks, and every output voxel is computed by one thread
  * in a fixed order (ic ascending), so the result is bitwise identical for every thread count.
  * Accuracy, measured in tests/test_ops.c (worst max |err| / (max |ref| + 1) against a float64
- * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.5e-6; over the
+ * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.7e-6,
+ * F(4x4x4) 7.8e-6 (the third F(4, 3) axis multiplies the rounding again); over the
  * whole reference network (bench_accuracy, 64^3, logits against direct convolution with the
  * ref kernels) F(2x2x2) moves the logits by 4e-6 x their range.
  * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016
