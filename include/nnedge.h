@@ -126,7 +126,7 @@ typedef struct nne_ctx_params {
                         F(2x2x2,3x3x3) / F(4x4x2,3x3x3) / F(4x4x4,3x3x3) on every stride-1
                         3x3x3 layer (F(4x4x2): 2.25x fewer products, about 4x the rounding
                         error, 2.25x the prepared weight memory; F(4x4x4): 3x fewer products,
-                        about 13x the rounding error, 3.4x the memory). With float32 weights,
+                        about 15x the rounding error, 3.4x the memory). With float32 weights,
                         auto takes F(4x4x4) on the layers whose transformed weights stay
                         within 8 MiB (the thin, large top levels). Borrowed during init.     */
     const char *precision; /* precision of models loaded with this context:

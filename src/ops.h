@@ -68,8 +68,8 @@ typedef struct nne_conv3d_w {
 
 /* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for
  * everything else when `wino` is 0. Otherwise, for 3x3x3 kernels: stride 1 with `wino` 2, 3
- * or 4 WINO, WINO4 or WINO44; stride 1 with at least 8 input channels, 8 output columns and 16^3 voxels
- * WINO; at least 8
+ * or 4 WINO, WINO4 or WINO44; stride 1 with at least 8 input channels, 8 output columns and
+ * 16^3 voxels WINO; at least 8
  * columns and stride 1 or 2 along w IM2COL; the rest DIRECT (see conv3d.c). The spatial size
  * in `d` only steers the choice: prepared weights work for any input size. */
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
@@ -107,11 +107,12 @@ typedef struct nne_conv3d_part {
     int64_t z_base, nz;
 } nne_conv3d_part;
 
-/* Output planes [oz0, oz1) of a Winograd convolution (pw->algo WINO, WINO4 or WINO44) of geometry `d`
- * whose input channels come in `n_parts` (1 or 2, channels in order, adding up to c_in) parts:
- * dst [c_out][oz1 - oz0][out h][out w]. oz0 is a multiple of 4, and so is oz1 unless it is
- * out[0]. Every voxel gets exactly the value nne_conv3d_run gives it; `ws` as for
- * nne_conv3d_run. This lets a convolution run over slabs of planes and write in place. */
+/* Output planes [oz0, oz1) of a Winograd convolution (pw->algo WINO, WINO4 or WINO44) of
+ * geometry `d` whose input channels come in `n_parts` (1 or 2, channels in order, adding up
+ * to c_in) parts: dst [c_out][oz1 - oz0][out h][out w]. oz0 is a multiple of 4, and so is
+ * oz1 unless it is out[0]. Every voxel gets exactly the value nne_conv3d_run gives it; `ws`
+ * as for nne_conv3d_run. This lets a convolution run over slabs of planes and write in
+ * place. */
 void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                       const nne_conv3d_part *parts, int n_parts, const nne_conv3d_w *pw,
                       const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1);

@@ -7,8 +7,8 @@
  * the same situations from the primitive: random volumes (odd depths, partial tiles), random
  * channel splits between a slab-local part (the planes a slab needs and its one-plane halo,
  * sometimes with extra planes either side, as the upsampling gives) and a whole-tensor part,
- * slabs of 4, 8 and 12 planes, for F(2x2x2), F(4x4x2) and F(4x4x4), every kernel table here and 1, 2
- * and 3 threads. Nothing is compared with a tolerance: the values must be identical.
+ * slabs of 4, 8 and 12 planes, for F(2x2x2), F(4x4x2) and F(4x4x4), every kernel table here
+ * and 1, 2 and 3 threads. Nothing is compared with a tolerance: the values must be identical.
  */
 #include <stdint.h>
 #include <string.h>
