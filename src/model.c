@@ -102,6 +102,9 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
 #endif
 static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino, int f16) {
     const nne_conv3d_algo algo = nne_conv3d_algo_pick(d, wino);
+    /* binary16 weights never take F(4x4x4) (the FP16 slab path streams F(2x2x2) and
+     * F(4x4x2) only): an explicit winograd44 request gets F(4x4x2) there */
+    if (f16 && algo == NNE_CONV3D_WINO44) return NNE_CONV3D_WINO4;
     /* not with binary16 weights: the larger transform coefficients of F(4, 3) multiply their
      * rounding (test_golden: 7e-3 x range with F(4x4x2) against 2e-3 with F(2x2x2)) */
     if (wino != 1 || f16 || algo != NNE_CONV3D_WINO) return algo;
