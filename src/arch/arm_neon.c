@@ -12,8 +12,9 @@
  * paths (bias, then taps / k in order, fused multiply-add).
  * Winograd: a group of 8 tiles is two halves of 4 lanes (tiles 0 1 4 5 and 2 3 6 7, the lane
  * order of cpu.h); uzp splits a row into even and odd columns and zip interleaves the output
- * columns again. wino_gemm keeps 4 output channels x 24 tiles (24 accumulators) and
- * multiplies by lane of one 4-weight vector. convt_rows writes both w taps with vst2q.
+ * columns again. F(4x4x4) transposes 4x4 blocks (trn1/trn2) to get the tile columns of each
+ * half (tiles 0 2 4 6 and 1 3 5 7). wino_gemm keeps 4 output channels x 24 tiles
+ * (24 accumulators) and multiplies by lane of one 4-weight vector. convt_rows writes both w taps with vst2q.
  */
 #if defined(__aarch64__)
 #include <math.h>

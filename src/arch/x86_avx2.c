@@ -18,9 +18,12 @@
  * group's patch as 16 + 2 columns and splits them into even and odd columns (shuffle +
  * permute), which gives the four w-taps of all 8 tiles as four vectors; the h and d
  * transforms are then lane-wise adds. wino_out runs the inverse way and re-interleaves the two
- * output columns of each tile into 16 consecutive voxels. wino_gemm keeps a 4 (output
- * channels, broadcast from the packed weights) x 24 (tiles, three vectors) register tile: per
- * input channel 3 loads + 4 broadcasts feed 12 FMAs.
+ * output columns of each tile into 16 consecutive voxels. F(4x4x4) (wino44_in/out) reads
+ * each patch row as columns 0-31 and 2-33 and transposes 4x4 blocks inside the 128-bit
+ * halves (tiles in lane order 0 2 4 6 1 3 5 7), which gives the six columns of all 8 tiles;
+ * the output runs the same transpose back. wino_gemm keeps a 4 (output channels, broadcast
+ * from the packed weights) x 24 (tiles, three vectors) register tile: per input channel
+ * 3 loads + 4 broadcasts feed 12 FMAs.
  *
  * DESIGN (convt_rows). 3 groups x 2 taps x 16 columns of accumulators (6 groups x 8 or 4
  * columns for narrow rows); the two taps are interleaved with in-lane unpacks so that each
