@@ -9,7 +9,7 @@
  * call, as before prepared weights existed); "conv3d_direct", "conv3d_im2col" (3x3x3 only)
  * and "conv3d_wino" (stride-1 3x3x3 only) run weights prepared once (nne_conv3d_prep) with the
  * direct, the im2col + packed GEMM and the Winograd F(2x2x2, 3x3x3) algorithm;
- * "conv3d_wino4" the opt-in F(4x4x2, 3x3x3). A line's
+ * "conv3d_wino4" F(4x4x2, 3x3x3) and "conv3d_wino44" F(4x4x4, 3x3x3). A line's
  * "default" field is 1 for the algorithm a model uses for that shape by default
  * (nne_conv3d_algo_pick). All report effective GFLOP/s: the direct convolution's
  * multiply-adds x 2 / time, so Winograd's fewer multiplications show as a higher rate.
@@ -123,15 +123,19 @@ static void bench_conv(const conv_shape *cs, const nne_kernels *kt, nne_pool *po
     timing t;
     TIME_BEST(t, 3, nne_conv3d_fwd(pool, kt, dst, src, w, b, &d, ws));
     print_line("conv3d", cs->name, kt->name, nth, t, flops);
-    static const nne_conv3d_algo algos[4] = {NNE_CONV3D_DIRECT, NNE_CONV3D_IM2COL,
-                                             NNE_CONV3D_WINO, NNE_CONV3D_WINO4};
-    static const char *const names[4] = {"conv3d_direct", "conv3d_im2col", "conv3d_wino",
-                                         "conv3d_wino4"};
+    static const nne_conv3d_algo algos[5] = {NNE_CONV3D_DIRECT, NNE_CONV3D_IM2COL,
+                                             NNE_CONV3D_WINO, NNE_CONV3D_WINO4,
+                                             NNE_CONV3D_WINO44};
+    static const char *const names[5] = {"conv3d_direct", "conv3d_im2col", "conv3d_wino",
+                                         "conv3d_wino4", "conv3d_wino44"};
     const int k3 = cs->k[0] == 3 && cs->k[1] == 3 && cs->k[2] == 3;
     const int k3s1 = k3 && cs->s[0] == 1 && cs->s[1] == 1 && cs->s[2] == 1;
-    for (int a = 0; a < 4 && nne_conv3d_algo_pick(&d, 0) == NNE_CONV3D_DIRECT; a++) {
+    for (int a = 0; a < 5 && nne_conv3d_algo_pick(&d, 0) == NNE_CONV3D_DIRECT; a++) {
         if (algos[a] == NNE_CONV3D_IM2COL && !k3) continue;
-        if ((algos[a] == NNE_CONV3D_WINO || algos[a] == NNE_CONV3D_WINO4) && !k3s1) continue;
+        if ((algos[a] == NNE_CONV3D_WINO || algos[a] == NNE_CONV3D_WINO4 ||
+             algos[a] == NNE_CONV3D_WINO44) &&
+            !k3s1)
+            continue;
         void *prep = nne_malloc(nne_conv3d_prep_bytes(&d, algos[a]));
         void *rws = nne_malloc(nne_conv3d_run_ws_bytes(&d, algos[a], nth));
         nne_conv3d_w pw;

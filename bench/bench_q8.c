@@ -96,6 +96,7 @@ static const char *algo_name(nne_conv3d_algo a) {
     case NNE_CONV3D_GEMM: return "gemm";
     case NNE_CONV3D_WINO: return "winograd";
     case NNE_CONV3D_WINO4: return "winograd4";
+    case NNE_CONV3D_WINO44: return "winograd44";
     case NNE_CONV3D_IM2COL: return "im2col";
     }
     return "?";

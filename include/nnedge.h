@@ -122,10 +122,13 @@ typedef struct nne_ctx_params {
                         with 8 input channels or more, packed-GEMM convolution (im2col) for
                         the other 3x3x3 layers, direct convolution for the rest; "direct" =
                         direct convolution everywhere (the reference for accuracy checks);
-                        "winograd2" / "winograd4" = as auto, but Winograd F(2x2x2,3x3x3) /
-                        F(4x4x2,3x3x3) on every stride-1 3x3x3 layer (F(4x4x2): 2.25x fewer
-                        products, about 4x the rounding error, 2.25x the prepared weight
-                        memory). Borrowed during init.                                       */
+                        "winograd2" / "winograd4" / "winograd44" = as auto, but Winograd
+                        F(2x2x2,3x3x3) / F(4x4x2,3x3x3) / F(4x4x4,3x3x3) on every stride-1
+                        3x3x3 layer (F(4x4x2): 2.25x fewer products, about 4x the rounding
+                        error, 2.25x the prepared weight memory; F(4x4x4): 3x fewer products,
+                        about 15x the rounding error, 3.4x the memory). With float32 weights,
+                        auto takes F(4x4x4) on the layers whose transformed weights stay
+                        within 8 MiB (the thin, large top levels). Borrowed during init.     */
     const char *precision; /* precision of models loaded with this context:
                         NULL/"fp32" = float32 (or $NNE_PRECISION if set); "fp16" = IEEE
                         binary16 activations and weights (half the memory; the arithmetic, the

@@ -38,10 +38,11 @@ nne_status nne_ctx_init(const nne_ctx_params *params, nne_ctx **out) {
                      : !strcmp(conv, "direct")    ? 0
                      : !strcmp(conv, "winograd2") ? 2
                      : !strcmp(conv, "winograd4") ? 3
+                     : !strcmp(conv, "winograd44") ? 4
                                                   : -1;
     if (wino < 0) {
         nne_log(NNE_LOG_LEVEL_ERROR, "convolution algorithm '%s' is unknown (auto, direct, "
-                "winograd2, winograd4)", conv);
+                "winograd2, winograd4, winograd44)", conv);
         return NNE_ERR_ARG;
     }
     const char *prec = p.precision;

@@ -87,7 +87,8 @@ static int is_pointwise(const nne_conv3d_desc *d) {
  * bytes of a packed one) serves enough work: the 8^3 and 4^3 levels of the reference network
  * (most of its weights, under 2 % of its work) keep weights of the packed size. The default
  * Winograd variant is F(2x2x2): F(4x4x2) is faster still (bench_kernels) but rounds about 4x
- * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3). The 2-channel first
+ * worse and needs 2.25x its weight memory, so it is opt-in (wino == 3), as is F(4x4x4)
+ * (wino == 4; src/model.c picks both for the thin top levels). The 2-channel first
  * layer has too few input channels to amortize the transforms. The other 3x3x3
  * layers at least 8 wide with stride 1 or 2 along w (the strided layers, the small levels) go
  * through im2col + the packed GEMM, 1.1-1.6x faster than the direct row kernels there; rows
@@ -111,6 +112,7 @@ nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino) {
     const int64_t vox = d->out[0] * d->out[1] * d->out[2];
     if (k3 && s1 && wino == 2) return NNE_CONV3D_WINO;
     if (k3 && s1 && wino == 3) return NNE_CONV3D_WINO4;
+    if (k3 && s1 && wino == 4) return NNE_CONV3D_WINO44;
     if (k3 && s1 && d->out[2] >= WINO_MIN_WOUT && vox >= WINO_MIN_VOXELS &&
         d->c_in >= WINO_MIN_CIN)
         return NNE_CONV3D_WINO;
@@ -132,8 +134,9 @@ static size_t direct_ws_bytes(const nne_conv3d_desc *d, int nth) {
 size_t nne_conv3d_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
     switch (algo) {
     case NNE_CONV3D_DIRECT: return direct_prep_bytes(d);
-    case NNE_CONV3D_WINO: return nne_conv3d_wino_prep_bytes(d, 2);
-    case NNE_CONV3D_WINO4: return nne_conv3d_wino_prep_bytes(d, 4);
+    case NNE_CONV3D_WINO:
+    case NNE_CONV3D_WINO4:
+    case NNE_CONV3D_WINO44: return nne_conv3d_wino_prep_bytes(d, algo);
     case NNE_CONV3D_IM2COL: return nne_conv3d_im2col_prep_bytes(d);
     case NNE_CONV3D_GEMM: break;
     }
@@ -144,8 +147,9 @@ size_t nne_conv3d_run_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, i
     NNE_ASSERT(nth >= 1);
     switch (algo) {
     case NNE_CONV3D_DIRECT: return direct_ws_bytes(d, nth);
-    case NNE_CONV3D_WINO: return nne_conv3d_wino_ws_bytes(d, 2, nth);
-    case NNE_CONV3D_WINO4: return nne_conv3d_wino_ws_bytes(d, 4, nth);
+    case NNE_CONV3D_WINO:
+    case NNE_CONV3D_WINO4:
+    case NNE_CONV3D_WINO44: return nne_conv3d_wino_ws_bytes(d, algo, nth);
     case NNE_CONV3D_IM2COL: return nne_conv3d_im2col_ws_bytes(d, nth);
     case NNE_CONV3D_GEMM: break;
     }
@@ -341,9 +345,9 @@ void nne_conv3d_prep(nne_pool *pool, nne_conv3d_w *out, const nne_conv3d_desc *d
     }
     NNE_ASSERT(mem);
     float *wp = mem;
-    if (algo == NNE_CONV3D_WINO || algo == NNE_CONV3D_WINO4) {
+    if (algo == NNE_CONV3D_WINO || algo == NNE_CONV3D_WINO4 || algo == NNE_CONV3D_WINO44) {
         float *bp = NULL;
-        nne_conv3d_wino_prep(pool, mem, d, algo == NNE_CONV3D_WINO ? 2 : 4, w, bias, &wp, &bp);
+        nne_conv3d_wino_prep(pool, mem, d, algo, w, bias, &wp, &bp);
         out->packed = wp;
         out->bias = bp;
         return;
@@ -370,10 +374,10 @@ void nne_conv3d_run(nne_pool *pool, const nne_kernels *kt, float *dst, const flo
         NNE_ASSERT(d->k[i] % 2 == 1 && d->pad[i] == d->k[i] / 2);
         NNE_ASSERT(pw->k[i] == d->k[i] && pw->stride[i] == d->stride[i]);
     }
-    if (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4) {
+    if (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4 ||
+        pw->algo == NNE_CONV3D_WINO44) {
         NNE_ASSERT(ws);
-        nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d,
-                            pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws);
+        nne_conv3d_wino_run(pool, kt, dst, src, pw->packed, pw->bias, d, pw->algo, ws);
         return;
     }
     if (pw->algo == NNE_CONV3D_IM2COL) {

@@ -1,16 +1,20 @@
 /*
  * conv3d_wino.c - 3x3x3 stride-1 convolution (PyTorch Conv3d semantics, padding 1) by the
- * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3) or F(4x4x2, 3x3x3), NCDHW with N = 1,
- * float32.
+ * Winograd minimal filtering algorithm, F(2x2x2, 3x3x3), F(4x4x2, 3x3x3) or F(4x4x4, 3x3x3),
+ * NCDHW with N = 1, float32.
  *
- * DESIGN. The output is cut into tiles of 2x2x2 (or 4x4x2) voxels. With the 1-D matrices
+ * DESIGN. The output is cut into tiles of 2x2x2 (4x4x2, 4x4x4) voxels. With the 1-D matrices
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
  *   A^T = [1 1 1 0; 0 1 -1 -1]
  * a tile is Y = A3^T [ sum_ic (G3 g[oc][ic]) . (B3^T d[ic]) ] (. elementwise over the 64
  * transform positions, X3 = X x X x X applied along d, h and w), which takes 64 products per
  * (oc, ic) and tile instead of the direct 8 x 27 = 216: 3.375x fewer multiplications.
  * F(4x4x2) uses the 6-point F(4, 3) matrices along d and h (cpu.h): 144 products per 32
- * outputs, 6x fewer than direct.
+ * outputs, 6x fewer than direct. F(4x4x4) uses them along all three axes: 216 products per
+ * 64 outputs, 8x fewer than direct and 1.33x fewer than F(4x4x2); per output its
+ * transforms take slightly fewer arithmetic operations and 25 % fewer V and M accesses (a
+ * 6-point transform yields 4 outputs along w instead of a 4-point one yielding 2), at the
+ * price of an in-register transpose per patch row; a tile group covers 32 columns.
  * The weights are transformed once (nne_conv3d_wino_prep, in double, at model load) into
  * u[p][oc / OCR][ic][oc % OCR]. A forward then works on blocks of tiles: tiles are taken in
  * groups of NNE_WINO_GT consecutive tiles of one tile row (the vector lanes of the transform
@@ -19,14 +23,19 @@
  * wino_gemm computes, for each position, the product M[p][oc][t] = U[p][oc][.] V[p][.][t],
  * and wino_out turns M[.][oc][t] into the block's output voxels and adds the bias. Only one
  * block of V and M per thread exists at any time (at most a few MiB for 512 input channels,
- * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Input channels may
+ * sized by nne_conv3d_wino_ws_bytes), never a whole transformed volume. Groups per block
+ * (ng) are set per variant: enough tiles for the GEMM's 24- or 16-wide register tiles, few
+ * enough that V and M of the large top levels stay near the 1 MiB L2 (measured with
+ * bench_kernels: F(4x4x4) with one group per block, an 8-wide GEMM tile, is 20-40 % slower;
+ * three groups are no faster than two). Input channels may
  * be split into slices of WINO_ICB (M then accumulates through memory); measured, the M
  * round trips cost more than a larger V, so the default slice holds every channel of the
  * reference network.
  * Threads own contiguous ranges of blocks, and every output voxel is computed by one thread
  * in a fixed order (ic ascending), so the result is bitwise identical for every thread count.
  * Accuracy, measured in tests/test_ops.c (worst max |err| / (max |ref| + 1) against a float64
- * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.5e-6; over the
+ * direct convolution on random data): direct 1.5e-6, F(2x2x2) 6e-7, F(4x4x2) 2.7e-6,
+ * F(4x4x4) 7.8e-6 (the third F(4, 3) axis multiplies the rounding again); over the
  * whole reference network (bench_accuracy, 64^3, logits against direct convolution with the
  * ref kernels) F(2x2x2) moves the logits by 4e-6 x their range.
  * ref: A. Lavin, S. Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016
@@ -47,15 +56,19 @@
 #ifndef WINO4_NG
 #define WINO4_NG 2 /* F(4x4x2) tile groups per block: 144 positions make V and M 2.25x larger */
 #endif
+#ifndef WINO44_NG
+#define WINO44_NG 2 /* F(4x4x4) tile groups per block (216 positions) */
+#endif
 #ifndef WINO_ICB
 #define WINO_ICB 1024 /* input channels per transform slice */
 #endif
 
-/* The block geometry of one convolution. `m` is the variant: outputs per tile along d and h
- * (2: F(2x2x2, 3x3x3), 4: F(4x4x2, 3x3x3); always 2 along w). */
+/* The block geometry of one convolution: outputs per tile m along d and h and mw along w
+ * (F(2x2x2): 2, 2; F(4x4x2): 4, 2; F(4x4x4): 4, 4). */
 typedef struct wino_plan {
-    int m;                 /* 2 or 4                                              */
-    int64_t npos;          /* transform positions: 64 or 144                      */
+    nne_conv3d_algo algo;  /* WINO, WINO4 or WINO44                               */
+    int m, mw;             /* tile extent along d and h, along w                  */
+    int64_t npos;          /* transform positions: 64, 144 or 216                 */
     int64_t ntz, nty, ngx; /* tiles along d and h, tile groups along w           */
     int64_t n_groups;      /* ntz * nty * ngx                                     */
     int64_t ng;            /* tile groups per block                               */
@@ -80,22 +93,32 @@ static int64_t odd_lines(int64_t n) {
     return lines * 16;
 }
 
-static int64_t n_positions(int m) {
-    NNE_ASSERT(m == 2 || m == 4);
-    return m == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS;
+static int64_t n_positions(nne_conv3d_algo algo) {
+    NNE_ASSERT(algo == NNE_CONV3D_WINO || algo == NNE_CONV3D_WINO4 || algo == NNE_CONV3D_WINO44);
+    return algo == NNE_CONV3D_WINO ? NNE_WINO_NPOS
+           : algo == NNE_CONV3D_WINO4 ? NNE_WINO4_NPOS
+                                      : NNE_WINO44_NPOS;
 }
 
-static void plan_init(wino_plan *p, const nne_conv3d_desc *d, int m) {
+/* Tile extent along d and h (along w it is 4 for WINO44, else 2). */
+static int tile_m(nne_conv3d_algo algo) {
+    return algo == NNE_CONV3D_WINO ? 2 : 4;
+}
+
+static void plan_init(wino_plan *p, const nne_conv3d_desc *d, nne_conv3d_algo algo) {
     NNE_ASSERT(d->k[0] == 3 && d->k[1] == 3 && d->k[2] == 3);
     NNE_ASSERT(d->stride[0] == 1 && d->stride[1] == 1 && d->stride[2] == 1);
-    const int64_t ntx = (d->out[2] + 1) / 2;
+    const int m = tile_m(algo);
+    p->algo = algo;
     p->m = m;
-    p->npos = n_positions(m);
+    p->mw = algo == NNE_CONV3D_WINO44 ? 4 : 2;
+    p->npos = n_positions(algo);
+    const int64_t ntx = (d->out[2] + p->mw - 1) / p->mw;
     p->ntz = (d->out[0] + m - 1) / m;
     p->nty = (d->out[1] + m - 1) / m;
     p->ngx = (ntx + NNE_WINO_GT - 1) / NNE_WINO_GT;
     p->n_groups = p->ntz * p->nty * p->ngx;
-    p->ng = m == 2 ? WINO_NG : WINO4_NG;
+    p->ng = algo == NNE_CONV3D_WINO ? WINO_NG : algo == NNE_CONV3D_WINO4 ? WINO4_NG : WINO44_NG;
     p->n_blocks = (p->n_groups + p->ng - 1) / p->ng;
     p->nt = p->ng * NNE_WINO_GT;
     p->icb = NNE_MIN(d->c_in, (int64_t)WINO_ICB);
@@ -110,9 +133,9 @@ static void plan_init(wino_plan *p, const nne_conv3d_desc *d, int m) {
 }
 
 /* Floats of the transformed weights (without the bias). */
-static int64_t u_floats(const nne_conv3d_desc *d, int m) {
+static int64_t u_floats(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
     const int64_t n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
-    return n_positions(m) * n_ocr * NNE_WINO_OCR * d->c_in;
+    return n_positions(algo) * n_ocr * NNE_WINO_OCR * d->c_in;
 }
 
 static size_t bias_bytes(const nne_conv3d_desc *d) {
@@ -120,14 +143,14 @@ static size_t bias_bytes(const nne_conv3d_desc *d) {
     return nne_align_up((size_t)(n_ocr * NNE_WINO_OCR) * sizeof(float));
 }
 
-size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, int m) {
-    return nne_align_up((size_t)u_floats(d, m) * sizeof(float)) + bias_bytes(d);
+size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo) {
+    return nne_align_up((size_t)u_floats(d, algo) * sizeof(float)) + bias_bytes(d);
 }
 
-size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth) {
+size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, int nth) {
     NNE_ASSERT(nth >= 1);
     wino_plan p;
-    plan_init(&p, d, m);
+    plan_init(&p, d, algo);
     return (size_t)nth * (p.v_bytes + p.m_bytes + p.u_bytes);
 }
 
@@ -135,7 +158,7 @@ size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth) {
 
 typedef struct prep_job {
     const nne_conv3d_desc *d;
-    int m;             /* variant: 2 or 4                         */
+    nne_conv3d_algo algo; /* WINO, WINO4 or WINO44                */
     const float *w;    /* [c_out][c_in][3][3][3] (PyTorch layout) */
     const float *bias; /* [c_out] or NULL                         */
     float *u;          /* [npos][n_ocr][c_in][OCR]                */
@@ -156,8 +179,10 @@ static const double g4[6][3] = {{1, 0, 0},
 static void prep_task(void *arg, int ith, int nth) {
     const prep_job *j = arg;
     const nne_conv3d_desc *d = j->d;
-    const int n = j->m + 2; /* transform size along d and h */
-    const double(*gdh)[3] = j->m == 2 ? g2 : g4;
+    const int n = tile_m(j->algo) + 2;                  /* transform size along d and h */
+    const int nw = j->algo == NNE_CONV3D_WINO44 ? 6 : 4; /* along w                     */
+    const double(*gdh)[3] = n == 4 ? g2 : g4;
+    const double(*gw)[3] = nw == 4 ? g2 : g4;
     const int64_t n_ocr = (d->c_out + NNE_WINO_OCR - 1) / NNE_WINO_OCR;
     const int64_t u_ps = n_ocr * d->c_in * NNE_WINO_OCR;
     int64_t lo, hi;
@@ -167,27 +192,27 @@ static void prep_task(void *arg, int ith, int nth) {
             const int64_t oc = b * NNE_WINO_OCR + r;
             j->bp[oc] = (oc < d->c_out && j->bias) ? j->bias[oc] : 0.0f;
             for (int64_t ic = 0; ic < d->c_in; ic++) {
-                double g[3][3][3] = {{{0}}}, t1[3][3][4], t2[3][6][4];
+                double g[3][3][3] = {{{0}}}, t1[3][3][6], t2[3][6][6];
                 if (oc < d->c_out) {
                     const float *q = j->w + (oc * d->c_in + ic) * 27;
                     for (int t = 0; t < 27; t++) g[t / 9][(t / 3) % 3][t % 3] = (double)q[t];
                 }
                 for (int i = 0; i < 3; i++) /* along w */
                     for (int k = 0; k < 3; k++)
-                        for (int x = 0; x < 4; x++)
-                            t1[i][k][x] = g2[x][0] * g[i][k][0] + g2[x][1] * g[i][k][1] +
-                                          g2[x][2] * g[i][k][2];
+                        for (int x = 0; x < nw; x++)
+                            t1[i][k][x] = gw[x][0] * g[i][k][0] + gw[x][1] * g[i][k][1] +
+                                          gw[x][2] * g[i][k][2];
                 for (int i = 0; i < 3; i++) /* along h */
                     for (int y = 0; y < n; y++)
-                        for (int x = 0; x < 4; x++)
+                        for (int x = 0; x < nw; x++)
                             t2[i][y][x] = gdh[y][0] * t1[i][0][x] + gdh[y][1] * t1[i][1][x] +
                                           gdh[y][2] * t1[i][2][x];
                 for (int z = 0; z < n; z++) /* along d, then store */
                     for (int y = 0; y < n; y++)
-                        for (int x = 0; x < 4; x++) {
+                        for (int x = 0; x < nw; x++) {
                             const double v = gdh[z][0] * t2[0][y][x] + gdh[z][1] * t2[1][y][x] +
                                              gdh[z][2] * t2[2][y][x];
-                            const int64_t p = (z * n + y) * 4 + x;
+                            const int64_t p = (z * n + y) * nw + x;
                             j->u[p * u_ps + (b * d->c_in + ic) * NNE_WINO_OCR + r] = (float)v;
                         }
             }
@@ -195,11 +220,13 @@ static void prep_task(void *arg, int ith, int nth) {
     }
 }
 
-void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, int m,
-                          const float *w, const float *bias, float **u, float **bias_p) {
+void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d,
+                          nne_conv3d_algo algo, const float *w, const float *bias, float **u,
+                          float **bias_p) {
     NNE_ASSERT(mem && d && w && u && bias_p);
-    prep_job j = {.d = d, .m = m, .w = w, .bias = bias, .u = mem};
-    j.bp = (float *)((char *)mem + nne_align_up((size_t)u_floats(d, m) * sizeof(float)));
+    n_positions(algo); /* checks the algorithm */
+    prep_job j = {.d = d, .algo = algo, .w = w, .bias = bias, .u = mem};
+    j.bp = (float *)((char *)mem + nne_align_up((size_t)u_floats(d, algo) * sizeof(float)));
     nne_pool_run(pool, prep_task, &j);
     *u = j.u;
     *bias_p = j.bp;
@@ -233,9 +260,16 @@ static void wino_task(void *arg, int ith, int nth) {
     float *v = (float *)(void *)(j->ws + (size_t)ith * (p->v_bytes + p->m_bytes + p->u_bytes));
     float *m = (float *)(void *)((char *)v + p->v_bytes);
     float *ub = (float *)(void *)((char *)m + p->m_bytes);
-    void (*const wino_in)(const nne_wino_in *) = p->m == 2 ? j->kt->wino_in : j->kt->wino4_in;
-    void (*const wino_out)(const nne_wino_out *) = p->m == 2 ? j->kt->wino_out : j->kt->wino4_out;
-    const int64_t tm = p->m; /* tile extent along d and h */
+    void (*const wino_in)(const nne_wino_in *) = p->algo == NNE_CONV3D_WINO ? j->kt->wino_in
+                                                 : p->algo == NNE_CONV3D_WINO4
+                                                     ? j->kt->wino4_in
+                                                     : j->kt->wino44_in;
+    void (*const wino_out)(const nne_wino_out *) = p->algo == NNE_CONV3D_WINO ? j->kt->wino_out
+                                                   : p->algo == NNE_CONV3D_WINO4
+                                                       ? j->kt->wino4_out
+                                                       : j->kt->wino44_out;
+    const int64_t tm = p->m;                  /* tile extent along d and h */
+    const int64_t gw = p->mw * NNE_WINO_GT;   /* columns of a tile group   */
     int64_t lo, hi;
     nne_chunk_range(p->n_blocks, ith, nth, &lo, &hi);
 
@@ -284,7 +318,7 @@ static void wino_task(void *arg, int ith, int nth) {
                     wi.v = v + c * p->v_cs + gi * NNE_WINO_GT;
                     wi.z0 = tm * (j->tz0 + g / (p->nty * p->ngx)) - 1 - pt->z_base;
                     wi.y0 = tm * ((g / p->ngx) % p->nty) - 1;
-                    wi.x0 = 2 * NNE_WINO_GT * (g % p->ngx) - 1;
+                    wi.x0 = gw * (g % p->ngx) - 1;
                     wino_in(&wi);
                 }
             }
@@ -320,7 +354,7 @@ static void wino_task(void *arg, int ith, int nth) {
                 wo.m = m + c * p->m_cs + gi * NNE_WINO_GT;
                 wo.z0 = tm * (j->tz0 + g / (p->nty * p->ngx)) - j->oz0;
                 wo.y0 = tm * ((g / p->ngx) % p->nty);
-                wo.x0 = 2 * NNE_WINO_GT * (g % p->ngx);
+                wo.x0 = gw * (g % p->ngx);
                 wino_out(&wo);
             }
         }
@@ -330,8 +364,9 @@ static void wino_task(void *arg, int ith, int nth) {
 void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                            const nne_conv3d_part *parts, int n_parts, const float *u,
                            const uint16_t *u16, const float *bias_p, const nne_conv3d_desc *d,
-                           int m, void *ws, int64_t oz0, int64_t oz1) {
+                           nne_conv3d_algo algo, void *ws, int64_t oz0, int64_t oz1) {
     NNE_ASSERT(kt && dst && parts && (u || u16) && bias_p && d && ws);
+    const int m = tile_m(algo);
     NNE_ASSERT(n_parts == 1 || n_parts == 2);
     NNE_ASSERT(0 <= oz0 && oz0 < oz1 && oz1 <= d->out[0] && oz0 % m == 0);
     NNE_ASSERT(oz1 % m == 0 || oz1 == d->out[0]);
@@ -343,7 +378,7 @@ void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
     }
     NNE_ASSERT(channels == d->c_in);
     wino_plan p;
-    plan_init(&p, d, m);
+    plan_init(&p, d, algo);
     /* only the tiles of output planes [oz0, oz1) */
     const int64_t tz0 = oz0 / m, tz1 = (oz1 + m - 1) / m;
     p.ntz = tz1 - tz0;
@@ -356,20 +391,21 @@ void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
 }
 
 void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
-                         const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
-                         void *ws) {
+                         const float *u, const float *bias_p, const nne_conv3d_desc *d,
+                         nne_conv3d_algo algo, void *ws) {
     NNE_ASSERT(src);
     const nne_conv3d_part whole = {.src = src, .c = d->c_in,
                                    .cs = d->in[0] * d->in[1] * d->in[2], .z_base = 0,
                                    .nz = d->in[0]};
-    nne_conv3d_wino_run_z(pool, kt, dst, &whole, 1, u, NULL, bias_p, d, m, ws, 0, d->out[0]);
+    nne_conv3d_wino_run_z(pool, kt, dst, &whole, 1, u, NULL, bias_p, d, algo, ws, 0, d->out[0]);
 }
 
 void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                       const nne_conv3d_part *parts, int n_parts, const nne_conv3d_w *pw,
                       const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1) {
-    NNE_ASSERT(pw && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4));
+    NNE_ASSERT(pw && (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4 ||
+                      pw->algo == NNE_CONV3D_WINO44));
     NNE_ASSERT(pw->c_in == d->c_in && pw->c_out == d->c_out);
     nne_conv3d_wino_run_z(pool, kt, dst, parts, n_parts, pw->packed, pw->packed16, pw->bias, d,
-                          pw->algo == NNE_CONV3D_WINO ? 2 : 4, ws, oz0, oz1);
+                          pw->algo, ws, oz0, oz1);
 }

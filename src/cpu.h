@@ -83,6 +83,20 @@ typedef struct nne_wino_out {
  * for a larger rounding error; see src/conv3d_wino.c. */
 #define NNE_WINO4_NPOS 144
 
+/* Winograd F(4x4x4, 3x3x3): tiles of 4x4x4 outputs from 6x6x6 input patches, the F(4, 3)
+ * matrices above along all three axes, NNE_WINO44_NPOS = 216 positions
+ * p = (pd * 6 + ph) * 6 + pw: 3.375 products per output against F(4x4x2)'s 4.5. A group of
+ * NNE_WINO_GT tiles covers 32 columns: tile t reads the patch z0..z0+5, y0..y0+5,
+ * x0+4t..x0+4t+5 (corner 4 tz - 1, 4 ty - 1, 32 gx - 1; 34 input columns per patch row) and
+ * writes the outputs z0..z0+3, y0..y0+3, x0+4t..x0+4t+3, with the same nne_wino_in /
+ * nne_wino_out arguments, GEMM and weight packing as the other variants. Lane l of a group
+ * holds tile NNE_WINO44_LANE_TILE(l) = 2 (l mod 4) + l / 4 (tiles 0 2 4 6 1 3 5 7): an in-lane
+ * 4x4 transpose of the four 8-column vectors of a 32-column row gives, in each 128-bit half,
+ * column k of every other tile, so no lane-crossing permutes are needed (NEON takes the two
+ * halves as its two vectors). The same order for every ISA. */
+#define NNE_WINO44_NPOS 216
+#define NNE_WINO44_LANE_TILE(l) ((((l)&3) << 1) | ((l) >> 2 & 1))
+
 /* The transform-domain products of a block of tiles, for every position p < npos:
  *   m[p * m_ps + (b * OCR + r) * m_cs + t] = (accumulate ? that value : 0)
  *       + sum_{ic < c_in} u[p * u_ps + b * u_bs + ic * OCR + r] * v[p * v_ps + ic * v_cs + t]
@@ -242,6 +256,9 @@ typedef struct nne_kernels {
     /* Winograd F(4x4x2, 3x3x3) input and output transforms (see NNE_WINO4_NPOS). */
     void (*wino4_in)(const nne_wino_in *a);
     void (*wino4_out)(const nne_wino_out *a);
+    /* Winograd F(4x4x4, 3x3x3) input and output transforms (see NNE_WINO44_NPOS). */
+    void (*wino44_in)(const nne_wino_in *a);
+    void (*wino44_out)(const nne_wino_out *a);
     /* Peak-FLOP probe, not a network kernel: `iters` rounds of a register-resident loop of
      * independent multiply-add chains (as many as the ISA needs to hide the FMA latency on
      * every pipe), no memory traffic. The chains start from *sink (any finite value, e.g. 1;

@@ -92,19 +92,28 @@ static void bind(nne_fold_w *w, const nne_param_spec *p, const float *data) {
 }
 
 /* The algorithm of one layer: nne_conv3d_algo_pick, except that with the default choice
- * (wino 1) a Winograd layer whose F(4x4x2) weights stay within WINO4_MAX_BYTES takes F(4x4x2):
- * those are the thin, large top levels, where most of the time goes, and F(4x4x2) does them
- * with 2.25x fewer products than F(2x2x2) for a few MiB of weights (docs/CONVOLUTION.md). */
+ * (wino 1) a Winograd layer whose F(4x4x4) weights stay within WINO4_MAX_BYTES takes
+ * F(4x4x4), else one whose F(4x4x2) weights do takes F(4x4x2): those are the thin, large top
+ * levels (32 and 64 channels at 128^3 and 64^3 in the reference network), where most of the
+ * time goes; F(4x4x4) does them with 1/8, F(4x4x2) with 1/6 of the direct products, for a
+ * few MiB of weights (docs/CONVOLUTION.md). $NNE_WINO44=0 keeps F(4x4x2) there (A/B
+ * measurements). */
 #ifndef WINO4_MAX_BYTES
 #define WINO4_MAX_BYTES ((size_t)8 << 20)
 #endif
 static nne_conv3d_algo layer_algo(const nne_conv3d_desc *d, int wino, int f16) {
     const nne_conv3d_algo algo = nne_conv3d_algo_pick(d, wino);
-    /* not with binary16 weights: F(4x4x2)'s larger transform coefficients multiply their
-     * rounding (test_golden: 7e-3 x range against 2e-3 with F(2x2x2)) */
-    if (wino == 1 && !f16 && algo == NNE_CONV3D_WINO &&
-        nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES)
-        return NNE_CONV3D_WINO4;
+    /* binary16 weights never take F(4x4x4) (the FP16 slab path streams F(2x2x2) and
+     * F(4x4x2) only): an explicit winograd44 request gets F(4x4x2) there */
+    if (f16 && algo == NNE_CONV3D_WINO44) return NNE_CONV3D_WINO4;
+    /* not with binary16 weights: the larger transform coefficients of F(4, 3) multiply their
+     * rounding (test_golden: 7e-3 x range with F(4x4x2) against 2e-3 with F(2x2x2)) */
+    if (wino != 1 || f16 || algo != NNE_CONV3D_WINO) return algo;
+    const char *env = getenv("NNE_WINO44");
+    if (!(env && !strcmp(env, "0")) &&
+        nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO44) <= WINO4_MAX_BYTES)
+        return NNE_CONV3D_WINO44;
+    if (nne_conv3d_prep_bytes(d, NNE_CONV3D_WINO4) <= WINO4_MAX_BYTES) return NNE_CONV3D_WINO4;
     return algo;
 }
 
@@ -177,11 +186,13 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                             "encoder" : "decoder", s, j, (long long)cin, (long long)F,
                             algo == NNE_CONV3D_WINO    ? "winograd F(2x2x2)"
                             : algo == NNE_CONV3D_WINO4  ? "winograd F(4x4x2)"
+                            : algo == NNE_CONV3D_WINO44 ? "winograd F(4x4x4)"
                             : algo == NNE_CONV3D_IM2COL ? "im2col + packed GEMM"
                                                         : "direct");
                 if (q8) { /* INT8 where it beats the layer's float32 algorithm */
                     const int use = layer > 0 && (q8_all || (algo != NNE_CONV3D_WINO &&
-                                                             algo != NNE_CONV3D_WINO4));
+                                                             algo != NNE_CONV3D_WINO4 &&
+                                                             algo != NNE_CONV3D_WINO44));
                     const int li = layer++;
                     if (use) {
                         if (mem) {
@@ -494,7 +505,8 @@ static const int one3[3] = {1, 1, 1};
 static int streams(const fwd *f, const nne_conv3d_w *pw) {
     /* an observer (calibration) sees every conv's whole input: no streaming then */
     return f->ctx->stream && !f->ctx->observe && !pw->q8 &&
-           (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4);
+           (pw->algo == NNE_CONV3D_WINO || pw->algo == NNE_CONV3D_WINO4 ||
+            pw->algo == NNE_CONV3D_WINO44);
 }
 
 /* Output planes per slab of a streamed convolution: a multiple of 4 (both Winograd tiles)

@@ -38,6 +38,7 @@ typedef enum nne_conv3d_algo {
     NNE_CONV3D_WINO = 2,   /* Winograd F(2x2x2, 3x3x3), 3x3x3 stride 1 (src/conv3d_wino.c)   */
     NNE_CONV3D_WINO4 = 3,  /* Winograd F(4x4x2, 3x3x3), 3x3x3 stride 1: 2.25x fewer products */
     NNE_CONV3D_IM2COL = 4, /* gathered input rows x packed weights (src/conv3d_im2col.c)      */
+    NNE_CONV3D_WINO44 = 5, /* Winograd F(4x4x4, 3x3x3), 3x3x3 stride 1: 1/8 of the products  */
 } nne_conv3d_algo;
 
 /* The weights of one convolution prepared for its algorithm by nne_conv3d_prep: views into
@@ -53,6 +54,7 @@ typedef struct nne_conv3d_w {
     float *packed;     /* DIRECT: [c_out / OCB][c_in][kd][kh][kw][NNE_CONV_OCB]               */
                        /* WINO: [64][c_out / OCR][c_in][NNE_WINO_OCR] (G x G x G) g         */
                        /* WINO4: the same with 144 positions (G4 x G4 x G) g                */
+                       /* WINO44: the same with 216 positions (G4 x G4 x G4) g              */
                        /* IM2COL: [c_out / OCR][c_in * kd * kh * kw][NNE_WINO_OCR]           */
                        /* (channel counts rounded up, padding zero)                           */
     const uint16_t *packed16; /* the same in IEEE binary16 instead (FP16 weight storage, set by */
@@ -65,9 +67,9 @@ typedef struct nne_conv3d_w {
 } nne_conv3d_w;
 
 /* The algorithm for a convolution of geometry `d`: GEMM for 1x1x1 stride 1; DIRECT for
- * everything else when `wino` is 0. Otherwise, for 3x3x3 kernels: stride 1 with `wino` 2 or 3
- * WINO or WINO4; stride 1 with at least 8 input channels, 8 output columns and 16^3 voxels
- * WINO; at least 8
+ * everything else when `wino` is 0. Otherwise, for 3x3x3 kernels: stride 1 with `wino` 2, 3
+ * or 4 WINO, WINO4 or WINO44; stride 1 with at least 8 input channels, 8 output columns and
+ * 16^3 voxels WINO; at least 8
  * columns and stride 1 or 2 along w IM2COL; the rest DIRECT (see conv3d.c). The spatial size
  * in `d` only steers the choice: prepared weights work for any input size. */
 nne_conv3d_algo nne_conv3d_algo_pick(const nne_conv3d_desc *d, int wino);
@@ -105,11 +107,12 @@ typedef struct nne_conv3d_part {
     int64_t z_base, nz;
 } nne_conv3d_part;
 
-/* Output planes [oz0, oz1) of a Winograd convolution (pw->algo WINO or WINO4) of geometry `d`
- * whose input channels come in `n_parts` (1 or 2, channels in order, adding up to c_in) parts:
- * dst [c_out][oz1 - oz0][out h][out w]. oz0 is a multiple of 4, and so is oz1 unless it is
- * out[0]. Every voxel gets exactly the value nne_conv3d_run gives it; `ws` as for
- * nne_conv3d_run. This lets a convolution run over slabs of planes and write in place. */
+/* Output planes [oz0, oz1) of a Winograd convolution (pw->algo WINO, WINO4 or WINO44) of
+ * geometry `d` whose input channels come in `n_parts` (1 or 2, channels in order, adding up
+ * to c_in) parts: dst [c_out][oz1 - oz0][out h][out w]. oz0 is a multiple of 4, and so is
+ * oz1 unless it is out[0]. Every voxel gets exactly the value nne_conv3d_run gives it; `ws`
+ * as for nne_conv3d_run. This lets a convolution run over slabs of planes and write in
+ * place. */
 void nne_conv3d_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                       const nne_conv3d_part *parts, int n_parts, const nne_conv3d_w *pw,
                       const nne_conv3d_desc *d, void *ws, int64_t oz0, int64_t oz1);
@@ -136,19 +139,20 @@ void nne_conv3d_im2col_run(nne_pool *pool, const nne_kernels *kt, float *dst, co
                            const float *u, const float *bias_p, const nne_conv3d_desc *d,
                            void *ws);
 
-/* Winograd internals (src/conv3d_wino.c), called through the functions above; `m` is the
- * variant, outputs per tile along d and h: 2 (WINO) or 4 (WINO4). */
-size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, int m);
-void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d, int m,
-                          const float *w, const float *bias, float **u, float **bias_p);
-size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, int m, int nth);
+/* Winograd internals (src/conv3d_wino.c), called through the functions above; `algo` is the
+ * variant: WINO, WINO4 or WINO44. */
+size_t nne_conv3d_wino_prep_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo);
+void nne_conv3d_wino_prep(nne_pool *pool, void *mem, const nne_conv3d_desc *d,
+                          nne_conv3d_algo algo, const float *w, const float *bias, float **u,
+                          float **bias_p);
+size_t nne_conv3d_wino_ws_bytes(const nne_conv3d_desc *d, nne_conv3d_algo algo, int nth);
 void nne_conv3d_wino_run(nne_pool *pool, const nne_kernels *kt, float *dst, const float *src,
-                         const float *u, const float *bias_p, const nne_conv3d_desc *d, int m,
-                         void *ws);
+                         const float *u, const float *bias_p, const nne_conv3d_desc *d,
+                         nne_conv3d_algo algo, void *ws);
 void nne_conv3d_wino_run_z(nne_pool *pool, const nne_kernels *kt, float *dst,
                            const nne_conv3d_part *parts, int n_parts, const float *u,
                            const uint16_t *u16, const float *bias_p, const nne_conv3d_desc *d,
-                           int m, void *ws, int64_t oz0, int64_t oz1);
+                           nne_conv3d_algo algo, void *ws, int64_t oz0, int64_t oz1);
 
 /* Transposed convolution with kernel == stride, padding 0, PyTorch weight layout
  * w [c_in, c_out, s0, s1, s2]: dst [c_out, in*stride] from src [c_in, in], plus bias [c_out]

@@ -388,26 +388,40 @@ static void test_axpy_rows(const nne_kernels *kt) {
     }
 }
 
-/* Winograd input transform (F(2x2x2) or F(4x4x2), `variant` 2 or 4) of one tile group at
- * random corners of random volumes (1..40 voxels per axis: groups inside, across the
- * left/right/top/bottom edges and partly or wholly outside), 1..5 channels, padded position
- * and channel strides; every V entry against the reference, the padding between strides must
- * keep its sentinel. */
+/* The variant's name suffix, transform positions and group width in columns. */
+static const char *wino_name(int variant) {
+    return variant == 2 ? "" : variant == 4 ? "4" : "44";
+}
+static int64_t wino_npos(int variant) {
+    return variant == 2 ? NNE_WINO_NPOS : variant == 4 ? NNE_WINO4_NPOS : NNE_WINO44_NPOS;
+}
+static int64_t wino_group_w(int variant) {
+    return (variant == 44 ? 4 : 2) * NNE_WINO_GT;
+}
+
+/* Winograd input transform (F(2x2x2), F(4x4x2) or F(4x4x4), `variant` 2, 4 or 44) of one tile
+ * group at random corners of random volumes (1..9 voxels along d and h, 1..40 along w, 1..80
+ * for F(4x4x4)'s 32-column groups: groups inside, across the left/right/top/bottom edges and
+ * partly or wholly outside), 1..5 channels, padded position and channel strides; every V
+ * entry against the reference, the padding between strides must keep its sentinel. */
 static void test_wino_in(const nne_kernels *kt, int variant) {
-    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS;
-    void (*const f_ref)(const nne_wino_in *) =
-        variant == 2 ? nne_kernels_ref.wino_in : nne_kernels_ref.wino4_in;
-    void (*const f_var)(const nne_wino_in *) = variant == 2 ? kt->wino_in : kt->wino4_in;
+    const int64_t npos = wino_npos(variant), gw = wino_group_w(variant);
+    void (*const f_ref)(const nne_wino_in *) = variant == 2   ? nne_kernels_ref.wino_in
+                                               : variant == 4 ? nne_kernels_ref.wino4_in
+                                                              : nne_kernels_ref.wino44_in;
+    void (*const f_var)(const nne_wino_in *) = variant == 2   ? kt->wino_in
+                                               : variant == 4 ? kt->wino4_in
+                                                              : kt->wino44_in;
     for (int t = 0; t < N_TRIALS; t++) {
         nne_wino_in a;
         memset(&a, 0, sizeof a);
         a.d = rnd_int(1, 9);
         a.h = rnd_int(1, 9);
-        a.w = rnd_int(1, 40);
+        a.w = rnd_int(1, variant == 44 ? 80 : 40);
         a.nc = rnd_int(1, 5);
         a.z0 = rnd_int(-1, a.d);
         a.y0 = rnd_int(-1, a.h);
-        a.x0 = rnd_int(0, 1) ? 16 * rnd_int(0, (a.w + 15) / 16) - 1 : rnd_int(-1, a.w);
+        a.x0 = rnd_int(0, 1) ? gw * rnd_int(0, (a.w + gw - 1) / gw) - 1 : rnd_int(-1, a.w);
         a.src_cs = a.d * a.h * a.w + rnd_int(0, 3);
         a.v_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
         a.v_ps = a.nc * a.v_cs + rnd_int(0, 5);
@@ -433,7 +447,7 @@ static void test_wino_in(const nne_kernels *kt, int variant) {
         TEST_CHECK(e <= NMSE_MAX && sentinels,
                    "%s wino%s_in vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d",
-                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h,
+                   kt->name, wino_name(variant), (long long)a.d, (long long)a.h,
                    (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels);
         free(src);
@@ -498,25 +512,29 @@ static void test_wino_gemm(const nne_kernels *kt) {
     }
 }
 
-/* Winograd output transform (`variant` 2 or 4) of one tile group at random tile corners of
- * random output volumes (1..40 per axis, so the group is clipped on any side), 1..5 channels;
- * every output voxel against the reference, every voxel outside the group's valid ones
- * untouched. */
+/* Winograd output transform (`variant` 2, 4 or 44) of one tile group at random tile corners
+ * of random output volumes (1..9 along d and h, 1..40 along w, 1..80 for F(4x4x4), so the
+ * group is clipped on any side), 1..5 channels; every output voxel against the reference,
+ * every voxel outside the group's valid ones untouched. */
 static void test_wino_out(const nne_kernels *kt, int variant) {
-    const int64_t npos = variant == 2 ? NNE_WINO_NPOS : NNE_WINO4_NPOS, te = variant;
-    void (*const f_ref)(const nne_wino_out *) =
-        variant == 2 ? nne_kernels_ref.wino_out : nne_kernels_ref.wino4_out;
-    void (*const f_var)(const nne_wino_out *) = variant == 2 ? kt->wino_out : kt->wino4_out;
+    const int64_t npos = wino_npos(variant), te = variant == 2 ? 2 : 4;
+    const int64_t gw = wino_group_w(variant);
+    void (*const f_ref)(const nne_wino_out *) = variant == 2   ? nne_kernels_ref.wino_out
+                                                : variant == 4 ? nne_kernels_ref.wino4_out
+                                                               : nne_kernels_ref.wino44_out;
+    void (*const f_var)(const nne_wino_out *) = variant == 2   ? kt->wino_out
+                                                : variant == 4 ? kt->wino4_out
+                                                               : kt->wino44_out;
     for (int t = 0; t < N_TRIALS; t++) {
         nne_wino_out a;
         memset(&a, 0, sizeof a);
         a.d = rnd_int(1, 9);
         a.h = rnd_int(1, 9);
-        a.w = rnd_int(1, 40);
+        a.w = rnd_int(1, variant == 44 ? 80 : 40);
         a.nc = rnd_int(1, 5);
         a.z0 = te * rnd_int(0, (a.d - 1) / te);
         a.y0 = te * rnd_int(0, (a.h - 1) / te);
-        a.x0 = 2 * NNE_WINO_GT * rnd_int(0, (a.w - 1) / (2 * NNE_WINO_GT));
+        a.x0 = gw * rnd_int(0, (a.w - 1) / gw);
         a.dst_cs = a.d * a.h * a.w + rnd_int(0, 3);
         a.m_cs = NNE_WINO_GT + 8 * rnd_int(0, 2);
         a.m_ps = a.nc * a.m_cs + rnd_int(0, 5);
@@ -541,7 +559,7 @@ static void test_wino_out(const nne_kernels *kt, int variant) {
             const int64_t z = r / (a.h * a.w), y = (r / a.w) % a.h, x = r % a.w;
             const int inside = r < a.d * a.h * a.w && z >= a.z0 && z < a.z0 + te &&
                                y >= a.y0 && y < a.y0 + te && x >= a.x0 &&
-                               x < a.x0 + 2 * NNE_WINO_GT;
+                               x < a.x0 + gw;
             if (!inside && d_var[i] != SENTINEL) sentinels = 0;
             if (inside && d_var[i] == SENTINEL) written = 0;
         }
@@ -549,7 +567,7 @@ static void test_wino_out(const nne_kernels *kt, int variant) {
         TEST_CHECK(e <= NMSE_MAX && sentinels && written,
                    "%s wino%s_out vol %lldx%lldx%lld corner %lld,%lld,%lld nc %lld: nmse %.3g "
                    "sentinels %d written %d",
-                   kt->name, variant == 2 ? "" : "4", (long long)a.d, (long long)a.h,
+                   kt->name, wino_name(variant), (long long)a.d, (long long)a.h,
                    (long long)a.w, (long long)a.z0,
                    (long long)a.y0, (long long)a.x0, (long long)a.nc, e, sentinels, written);
         free(m);
@@ -578,9 +596,11 @@ int main(void) {
         test_axpy_rows(tabs[i]);
         test_wino_in(tabs[i], 2);
         test_wino_in(tabs[i], 4);
+        test_wino_in(tabs[i], 44);
         test_wino_gemm(tabs[i]);
         test_wino_out(tabs[i], 2);
         test_wino_out(tabs[i], 4);
+        test_wino_out(tabs[i], 44);
     }
     return TEST_SUMMARY();
 }

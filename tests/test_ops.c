@@ -262,11 +262,18 @@ static void test_conv3d_prepared(void) {
     static const int64_t cins[] = {1, 2, 3, 17, 31, 32, 33, 70};
     static const int64_t couts[] = {1, 3, 4, 5, 9, 33};
     const int k[3] = {3, 3, 3}, s1[3] = {1, 1, 1};
-    double worst_wino = 0.0, worst_wino4 = 0.0, worst_direct = 0.0, worst_im2col = 0.0;
+    double worst_wino = 0.0, worst_wino4 = 0.0, worst_wino44 = 0.0, worst_direct = 0.0;
+    double worst_im2col = 0.0;
+    /* fixed shapes first (tiny volumes, partial F(4x4x4) tiles and groups on every axis),
+     * then random ones */
+    static const int64_t fixed[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 4, 32}, {5, 9, 33}, {6, 7, 65}};
+    const int n_fixed = (int)NNE_ARRAY_LEN(fixed);
     int n_cases = 0;
-    for (int rep = 0; rep < 24; rep++) {
+    for (int rep = 0; rep < 24 + n_fixed; rep++) {
         int64_t in[3] = {rnd_int(1, 9), rnd_int(1, 12), rnd_int(1, 21)};
         if (rep % 4 == 0) in[2] = rnd_int(30, 40); /* two or three tile groups per row */
+        if (rep % 8 == 2) in[2] = rnd_int(60, 72); /* two or three F(4x4x4) groups per row */
+        if (rep >= 24) memcpy(in, fixed[rep - 24], sizeof in);
         const int64_t c_in = pick(cins, 8), c_out = pick(couts, 6);
         nne_conv3d_desc d;
         nne_conv3d_desc_init(&d, c_in, c_out, in, k, s1);
@@ -288,6 +295,9 @@ static void test_conv3d_prepared(void) {
         snprintf(wn, sizeof wn, what, "wino4");
         e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO4, src, w, b, ref, 1e-4, 1e-9);
         if (e > worst_wino4) worst_wino4 = e;
+        snprintf(wn, sizeof wn, what, "wino44");
+        e = check_conv_prepared(wn, &d, NNE_CONV3D_WINO44, src, w, b, ref, 1e-4, 1e-9);
+        if (e > worst_wino44) worst_wino44 = e;
         snprintf(wn, sizeof wn, what, "direct (prepared)");
         e = check_conv_prepared(wn, &d, NNE_CONV3D_DIRECT, src, w, b, ref, 1e-5, 1e-10);
         if (e > worst_direct) worst_direct = e;
@@ -301,8 +311,10 @@ static void test_conv3d_prepared(void) {
         nne_free(bias);
     }
     printf("  conv3d prepared: %d shapes x %d variants x %d thread counts; worst max err / "
-           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, direct %.3g, im2col %.3g\n",
-           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_direct, worst_im2col);
+           "(max |ref| + 1): winograd F(2x2x2) %.3g, F(4x4x2) %.3g, F(4x4x4) %.3g, direct "
+           "%.3g, im2col %.3g\n",
+           n_cases, n_tabs, N_POOLS, worst_wino, worst_wino4, worst_wino44, worst_direct,
+           worst_im2col);
     /* im2col on every kernel shape and stride of test_conv3d (its generic gathers), odd
      * sizes, and 3x3x3 stride 2 with even and odd widths (the even/odd split) */
     static const int kernels[][3] = {{3, 3, 3}, {1, 3, 3}, {3, 1, 1}, {5, 5, 5}};

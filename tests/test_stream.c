@@ -7,8 +7,8 @@
  * the same situations from the primitive: random volumes (odd depths, partial tiles), random
  * channel splits between a slab-local part (the planes a slab needs and its one-plane halo,
  * sometimes with extra planes either side, as the upsampling gives) and a whole-tensor part,
- * slabs of 4, 8 and 12 planes, for F(2x2x2) and F(4x4x2), every kernel table here and 1, 2
- * and 3 threads. Nothing is compared with a tolerance: the values must be identical.
+ * slabs of 4, 8 and 12 planes, for F(2x2x2), F(4x4x2) and F(4x4x4), every kernel table here
+ * and 1, 2 and 3 threads. Nothing is compared with a tolerance: the values must be identical.
  */
 #include <stdint.h>
 #include <string.h>
@@ -44,7 +44,9 @@ static float *frand(int64_t n) {
 
 /* One shape: whole convolution vs slabs, for one algorithm. */
 static void check_case(int rep, nne_conv3d_algo algo) {
-    const int64_t in[3] = {rnd_int(1, 21), rnd_int(1, 11), rnd_int(1, 37)};
+    /* F(4x4x4) groups are 32 columns wide: rows of up to 70 give two or three */
+    const int64_t in[3] = {rnd_int(1, 21), rnd_int(1, 11),
+                           rnd_int(1, algo == NNE_CONV3D_WINO44 ? 70 : 37)};
     const int64_t c_in = rnd_int(2, 40), c_out = rnd_int(1, 13);
     const int64_t c0 = rnd_int(1, c_in - 1); /* channels of the slab-local part */
     const int k[3] = {3, 3, 3}, s1[3] = {1, 1, 1};
@@ -87,7 +89,10 @@ static void check_case(int rep, nne_conv3d_algo algo) {
             TEST_CHECK(!memcmp(got, whole, (size_t)(c_out * vol) * sizeof(float)),
                        "%s %s %d threads: in %lldx%lldx%lld, %lld (%lld + %lld) -> %lld, slabs "
                        "of %lld: streamed result differs from the whole convolution",
-                       algo == NNE_CONV3D_WINO ? "F(2x2x2)" : "F(4x4x2)", tabs[t]->name, p + 1,
+                       algo == NNE_CONV3D_WINO    ? "F(2x2x2)"
+                       : algo == NNE_CONV3D_WINO4 ? "F(4x4x2)"
+                                                  : "F(4x4x4)",
+                       tabs[t]->name, p + 1,
                        (long long)in[0], (long long)in[1], (long long)in[2], (long long)c_in,
                        (long long)c0, (long long)(c_in - c0), (long long)c_out, (long long)nz);
         }
@@ -109,9 +114,10 @@ int main(void) {
     for (int rep = 0; rep < 30; rep++) {
         check_case(rep, NNE_CONV3D_WINO);
         check_case(rep, NNE_CONV3D_WINO4);
+        check_case(rep, NNE_CONV3D_WINO44);
     }
-    printf("  streamed convolution: 30 shapes x F(2x2x2), F(4x4x2) x %d kernel tables x %d "
-           "thread counts, bitwise\n", n_tabs, N_POOLS);
+    printf("  streamed convolution: 30 shapes x F(2x2x2), F(4x4x2), F(4x4x4) x %d kernel tables "
+           "x %d thread counts, bitwise\n", n_tabs, N_POOLS);
     for (int i = 0; i < N_POOLS; i++)
         nne_pool_free(pools[i]);
     return TEST_SUMMARY();

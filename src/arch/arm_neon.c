@@ -12,8 +12,9 @@
  * paths (bias, then taps / k in order, fused multiply-add).
  * Winograd: a group of 8 tiles is two halves of 4 lanes (tiles 0 1 4 5 and 2 3 6 7, the lane
  * order of cpu.h); uzp splits a row into even and odd columns and zip interleaves the output
- * columns again. wino_gemm keeps 4 output channels x 24 tiles (24 accumulators) and
- * multiplies by lane of one 4-weight vector. convt_rows writes both w taps with vst2q.
+ * columns again. F(4x4x4) transposes 4x4 blocks (trn1/trn2) to get the tile columns of each
+ * half (tiles 0 2 4 6 and 1 3 5 7). wino_gemm keeps 4 output channels x 24 tiles
+ * (24 accumulators) and multiplies by lane of one 4-weight vector. convt_rows writes both w taps with vst2q.
  */
 #if defined(__aarch64__)
 #include <math.h>
@@ -902,6 +903,132 @@ static void wino4_out_neon(const nne_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(4x4x4, 3x3x3) ---------------------------------------------------------- */
+
+#define WINO44_ROW 34 /* input columns of one group's patch row: 4 * 8 tiles + 2 */
+
+static const float wino44_zero_row[WINO44_ROW]; /* a patch row off the volume */
+
+/* 4x4 transpose: o[k] = {a[k], b[k], c[k], d[k]}; its own inverse. */
+static inline void tr4_neon(float32x4_t o[4], float32x4_t a, float32x4_t b, float32x4_t c,
+                            float32x4_t d) {
+    const float64x2_t t0 = vreinterpretq_f64_f32(vtrn1q_f32(a, b));
+    const float64x2_t t1 = vreinterpretq_f64_f32(vtrn2q_f32(a, b));
+    const float64x2_t t2 = vreinterpretq_f64_f32(vtrn1q_f32(c, d));
+    const float64x2_t t3 = vreinterpretq_f64_f32(vtrn2q_f32(c, d));
+    o[0] = vreinterpretq_f32_f64(vtrn1q_f64(t0, t2));
+    o[1] = vreinterpretq_f32_f64(vtrn1q_f64(t1, t3));
+    o[2] = vreinterpretq_f32_f64(vtrn2q_f64(t0, t2));
+    o[3] = vreinterpretq_f32_f64(vtrn2q_f64(t1, t3));
+}
+
+/* Per channel: the 36 patch rows located (zero rows off the volume, zero-padded copies at
+ * the left/right edges); per half group hf (the tiles 2 i + hf, lane order
+ * NNE_WINO44_LANE_TILE) the four tiles' 4-column pieces of every row are transposed into
+ * tile columns, then B4^T along w into t[z][y][pw], along d in place, along h into the 216
+ * positions. */
+static void wino44_in_neon(const nne_wino_in *a) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int interior_x = x0 >= 0 && x0 + WINO44_ROW <= a->w;
+    float pad[6][6][WINO44_ROW];    /* zero-padded copies of the patch rows at the edges */
+    float32x4_t t[NNE_WINO44_NPOS]; /* [z or pd][y][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        const float *row[6][6];
+        for (int i = 0; i < 6; i++) {
+            for (int j = 0; j < 6; j++) {
+                const int64_t z = a->z0 + i, y = a->y0 + j;
+                if (z < 0 || z >= a->d || y < 0 || y >= a->h) {
+                    row[i][j] = wino44_zero_row;
+                    continue;
+                }
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (interior_x) {
+                    row[i][j] = base + x0;
+                } else {
+                    const int64_t xa = NNE_MAX(x0, (int64_t)0);
+                    const int64_t xb = NNE_MIN(x0 + WINO44_ROW, a->w);
+                    memset(pad[i][j], 0, sizeof pad[i][j]);
+                    if (xb > xa)
+                        memcpy(pad[i][j] + (xa - x0), base + xa, (size_t)(xb - xa) * sizeof(float));
+                    row[i][j] = pad[i][j];
+                }
+            }
+        }
+        for (int hf = 0; hf < 2; hf++) {
+            for (int i = 0; i < 6; i++) {
+                for (int j = 0; j < 6; j++) {
+                    const float *r = row[i][j] + 4 * hf;
+                    float32x4_t q[4], e[4];
+                    tr4_neon(q, vld1q_f32(r), vld1q_f32(r + 8), vld1q_f32(r + 16),
+                             vld1q_f32(r + 24));
+                    tr4_neon(e, vld1q_f32(r + 2), vld1q_f32(r + 10), vld1q_f32(r + 18),
+                             vld1q_f32(r + 26));
+                    wino_bt4_neon(t + (i * 6 + j) * 6, q[0], q[1], q[2], q[3], e[2], e[3]);
+                }
+            }
+            for (int q = 0; q < 36; q++) { /* along d */
+                float32x4_t o[6];
+                wino_bt4_neon(o, t[q], t[36 + q], t[72 + q], t[108 + q], t[144 + q], t[180 + q]);
+                for (int pd = 0; pd < 6; pd++) t[pd * 36 + q] = o[pd];
+            }
+            float *v = a->v + c * a->v_cs + 4 * hf;
+            for (int pd = 0; pd < 6; pd++) { /* along h */
+                for (int pw = 0; pw < 6; pw++) {
+                    const float32x4_t *tt = t + pd * 36 + pw;
+                    float32x4_t o[6];
+                    wino_bt4_neon(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
+                    for (int ph = 0; ph < 6; ph++)
+                        vst1q_f32(v + ((pd * 6 + ph) * 6 + pw) * v_ps, o[ph]);
+                }
+            }
+        }
+    }
+}
+
+/* Per channel and half group: A4^T along d, then per output plane along h and w, the bias
+ * and the transpose back into the tiles' 4-column pieces of the group's rows, stored clipped
+ * to the volume. */
+static void wino44_out_neon(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)4 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    float32x4_t t[144]; /* [a][ph][pw] of one half group */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float32x4_t bias = vdupq_n_f32(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        float rows[4][4][4 * NNE_WINO_GT]; /* [z][y][x] of the group */
+        for (int hf = 0; hf < 2; hf++) {
+            const float *m = a->m + c * a->m_cs + 4 * hf;
+            for (int q = 0; q < 36; q++) { /* along d */
+                float32x4_t o[4];
+                wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (36 + q) * m_ps),
+                              vld1q_f32(m + (72 + q) * m_ps), vld1q_f32(m + (108 + q) * m_ps),
+                              vld1q_f32(m + (144 + q) * m_ps), vld1q_f32(m + (180 + q) * m_ps));
+                for (int i = 0; i < 4; i++) t[i * 36 + q] = o[i];
+            }
+            for (int i = 0; i < 4; i++) {
+                float32x4_t r[4][6]; /* [output row b][pw] */
+                for (int pw = 0; pw < 6; pw++) { /* along h */
+                    const float32x4_t *tt = t + i * 36 + pw;
+                    float32x4_t o[4];
+                    wino_at4_neon(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
+                    for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+                }
+                for (int b = 0; b < 4; b++) { /* along w, bias, back to columns */
+                    float32x4_t o[4], q[4];
+                    wino_at4_neon(o, r[b][0], r[b][1], r[b][2], r[b][3], r[b][4], r[b][5]);
+                    tr4_neon(q, vaddq_f32(o[0], bias), vaddq_f32(o[1], bias),
+                             vaddq_f32(o[2], bias), vaddq_f32(o[3], bias));
+                    for (int k = 0; k < 4; k++) vst1q_f32(rows[i][b] + 8 * k + 4 * hf, q[k]);
+                }
+            }
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++)
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++)
+                memcpy(dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w + a->x0, rows[i][b],
+                       (size_t)nx * sizeof(float));
+    }
+}
+
 /* Peak probe: 16 independent 4-lane FMA chains (NEON FMLA), written out so they stay in
  * registers. Cortex-A76/A78 and Carmel issue two 128-bit FMAs per cycle, Neoverse V1/V2 and
  * Cortex-X cores four, at a latency of 4, so up to 16 chains are needed; with the two
@@ -1091,6 +1218,8 @@ const nne_kernels nne_kernels_neon = {
     .wino_out = wino_out_neon,
     .wino4_in = wino4_in_neon,
     .wino4_out = wino4_out_neon,
+    .wino44_in = wino44_in_neon,
+    .wino44_out = wino44_out_neon,
     .fma_peak = fma_peak_neon,
     .f16_to_f32 = f16_to_f32_neon,
     .f32_to_f16 = f32_to_f16_neon,

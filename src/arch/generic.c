@@ -342,6 +342,85 @@ static void wino4_out_ref(const nne_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(4x4x4, 3x3x3) ---------------------------------------------------------- */
+
+/* One tile at a time: the zero-padded 6x6x6 patch, B4^T along d, h and w (each output a dot
+ * product over the axis, products and sums in order). */
+static void wino44_in_ref(const nne_wino_in *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO44_LANE_TILE(l);
+            float t[6][6][6], u[6][6][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 6; k++) {
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 4 * tile + k;
+                        const int in = z >= 0 && z < a->d && y >= 0 && y < a->h && x >= 0 &&
+                                       x < a->w;
+                        t[i][j][k] = in ? s[(z * a->h + y) * a->w + x] : 0.0f;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along d */
+                for (int j = 0; j < 6; j++)
+                    for (int k = 0; k < 6; k++) {
+                        float acc = 0.0f;
+                        for (int i = 0; i < 6; i++) acc += wino_bt4[pd][i] * t[i][j][k];
+                        u[pd][j][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along h */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 6; k++) {
+                        float acc = 0.0f;
+                        for (int j = 0; j < 6; j++) acc += wino_bt4[ph][j] * u[pd][j][k];
+                        t[pd][ph][k] = acc;
+                    }
+            for (int pd = 0; pd < 6; pd++) /* along w, then store */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int pw = 0; pw < 6; pw++) {
+                        float acc = 0.0f;
+                        for (int k = 0; k < 6; k++) acc += wino_bt4[pw][k] * t[pd][ph][k];
+                        a->v[((pd * 6 + ph) * 6 + pw) * a->v_ps + c * a->v_cs + l] = acc;
+                    }
+        }
+    }
+}
+
+/* One tile at a time: A4^T along d, h and w, the bias, the voxels inside. */
+static void wino44_out_ref(const nne_wino_out *a) {
+    for (int64_t c = 0; c < a->nc; c++) {
+        float *dst = a->dst + c * a->dst_cs;
+        for (int l = 0; l < NNE_WINO_GT; l++) {
+            const int tile = NNE_WINO44_LANE_TILE(l);
+            float t[6][6][6], u[4][6][6], v[4][4][6];
+            for (int p = 0; p < NNE_WINO44_NPOS; p++)
+                t[p / 36][(p / 6) % 6][p % 6] = a->m[p * a->m_ps + c * a->m_cs + l];
+            for (int i = 0; i < 4; i++) /* along d */
+                for (int ph = 0; ph < 6; ph++)
+                    for (int k = 0; k < 6; k++) {
+                        float acc = 0.0f;
+                        for (int pd = 0; pd < 6; pd++) acc += wino_at4[i][pd] * t[pd][ph][k];
+                        u[i][ph][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along h */
+                for (int j = 0; j < 4; j++)
+                    for (int k = 0; k < 6; k++) {
+                        float acc = 0.0f;
+                        for (int ph = 0; ph < 6; ph++) acc += wino_at4[j][ph] * u[i][ph][k];
+                        v[i][j][k] = acc;
+                    }
+            for (int i = 0; i < 4; i++) /* along w, then bias and store */
+                for (int j = 0; j < 4; j++)
+                    for (int e = 0; e < 4; e++) {
+                        float acc = 0.0f;
+                        for (int pw = 0; pw < 6; pw++) acc += wino_at4[e][pw] * v[i][j][pw];
+                        const int64_t z = a->z0 + i, y = a->y0 + j, x = a->x0 + 4 * tile + e;
+                        if (z < a->d && y < a->h && x < a->w)
+                            dst[(z * a->h + y) * a->w + x] = acc + a->bias[c];
+                    }
+        }
+    }
+}
+
 /* binary16 rows through the portable conversions of half.c. */
 static void f16_to_f32_ref(float *restrict dst, const uint16_t *restrict src, int64_t n) {
     for (int64_t i = 0; i < n; i++)
@@ -445,6 +524,8 @@ const nne_kernels nne_kernels_ref = {
     .wino_out = wino_out_ref,
     .wino4_in = wino4_in_ref,
     .wino4_out = wino4_out_ref,
+    .wino44_in = wino44_in_ref,
+    .wino44_out = wino44_out_ref,
     .fma_peak = fma_peak_ref,
     .f16_to_f32 = f16_to_f32_ref,
     .f32_to_f16 = f32_to_f16_ref,

@@ -18,9 +18,12 @@
  * group's patch as 16 + 2 columns and splits them into even and odd columns (shuffle +
  * permute), which gives the four w-taps of all 8 tiles as four vectors; the h and d
  * transforms are then lane-wise adds. wino_out runs the inverse way and re-interleaves the two
- * output columns of each tile into 16 consecutive voxels. wino_gemm keeps a 4 (output
- * channels, broadcast from the packed weights) x 24 (tiles, three vectors) register tile: per
- * input channel 3 loads + 4 broadcasts feed 12 FMAs.
+ * output columns of each tile into 16 consecutive voxels. F(4x4x4) (wino44_in/out) reads
+ * each patch row as columns 0-31 and 2-33 and transposes 4x4 blocks inside the 128-bit
+ * halves (tiles in lane order 0 2 4 6 1 3 5 7), which gives the six columns of all 8 tiles;
+ * the output runs the same transpose back. wino_gemm keeps a 4 (output channels, broadcast
+ * from the packed weights) x 24 (tiles, three vectors) register tile: per input channel
+ * 3 loads + 4 broadcasts feed 12 FMAs.
  *
  * DESIGN (convt_rows). 3 groups x 2 taps x 16 columns of accumulators (6 groups x 8 or 4
  * columns for narrow rows); the two taps are interleaved with in-lane unpacks so that each
@@ -1126,6 +1129,151 @@ static void wino4_out_avx2(const nne_wino_out *a) {
     }
 }
 
+/* ---- Winograd F(4x4x4, 3x3x3) ---------------------------------------------------------- */
+
+#define WINO44_ROW 34 /* input columns of one group's patch row: 4 * 8 tiles + 2 */
+#define WINO44_PF_IN (WINO44_ROW - 1 + 4 * NNE_WINO_GT) /* prefetch: the next group's end */
+#define WINO44_PF_OUT (4 * NNE_WINO_GT)
+
+/* The patch row of a plane or row off the volume (read with or without masks). */
+static const float wino44_zero_row[40];
+
+/* In-lane 4x4 transpose: with a, b, c, d four 8-column vectors of a 32-column row (two tiles
+ * of 4 columns each), o[k] holds column k of the tiles 0 2 4 6 (low half) and 1 3 5 7 (high
+ * half), the lane order NNE_WINO44_LANE_TILE. The transpose is its own inverse: from the
+ * four columns of the tiles in lane order it gives the row's 32 columns in order. */
+static inline void tr4_avx2(__m256 o[4], __m256 a, __m256 b, __m256 c, __m256 d) {
+    const __m256 t0 = _mm256_unpacklo_ps(a, b), t1 = _mm256_unpackhi_ps(a, b);
+    const __m256 t2 = _mm256_unpacklo_ps(c, d), t3 = _mm256_unpackhi_ps(c, d);
+    o[0] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    o[1] = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    o[2] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    o[3] = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+/* Patch row load at column offset OFF with mask K (masked at the group's edges). */
+#define W44_LOAD(R, K, OFF)                                                                        \
+    (edge ? _mm256_maskload_ps((R) + (OFF), mk[K]) : _mm256_loadu_ps((R) + (OFF)))
+
+/* One channel of a group: each of the 36 patch rows is loaded as columns 0-31 and 2-33 (eight
+ * vectors), transposed in-lane into the six tile columns and transformed along w into
+ * t[z][y][pw]; then B4^T along d in place and B4^T along h straight into the 216 positions
+ * of v. */
+static inline __attribute__((always_inline)) void wino44_in_channel(const nne_wino_in *a,
+                                                                     const float *s, float *v,
+                                                                     const int edge,
+                                                                     const __m256i mk[8],
+                                                                     __m256 *t) {
+    const int64_t x0 = a->x0, v_ps = a->v_ps;
+    const int64_t pf = x0 + WINO44_PF_IN;
+    for (int i = 0; i < 6; i++) {
+        for (int j = 0; j < 6; j++) {
+            const int64_t z = a->z0 + i, y = a->y0 + j;
+            const float *r = wino44_zero_row;
+            if (z >= 0 && z < a->d && y >= 0 && y < a->h) {
+                const float *base = s + (z * a->h + y) * a->w; /* input row, column 0 */
+                if (pf < a->w) _mm_prefetch((const char *)(base + pf), _MM_HINT_T0);
+                /* column x0 may be -1: formed as an address, only read through masks */
+                r = (const float *)((uintptr_t)base + (uintptr_t)x0 * sizeof(float));
+            }
+            __m256 c[6], hi[4];
+            tr4_avx2(c, W44_LOAD(r, 0, 0), W44_LOAD(r, 1, 8), W44_LOAD(r, 2, 16),
+                     W44_LOAD(r, 3, 24));
+            tr4_avx2(hi, W44_LOAD(r, 4, 2), W44_LOAD(r, 5, 10), W44_LOAD(r, 6, 18),
+                     W44_LOAD(r, 7, 26));
+            c[4] = hi[2]; /* columns 4t + 4 */
+            c[5] = hi[3]; /* columns 4t + 5 */
+            wino_bt4_avx2(t + (i * 6 + j) * 6, c[0], c[1], c[2], c[3], c[4], c[5]);
+        }
+    }
+    for (int q = 0; q < 36; q++) { /* along d: column (y, pw) = q of every plane */
+        __m256 o[6];
+        wino_bt4_avx2(o, t[q], t[36 + q], t[72 + q], t[108 + q], t[144 + q], t[180 + q]);
+        for (int pd = 0; pd < 6; pd++) t[pd * 36 + q] = o[pd];
+    }
+    for (int pd = 0; pd < 6; pd++) { /* along h, stored as positions (pd * 6 + ph) * 6 + pw */
+        for (int pw = 0; pw < 6; pw++) {
+            const __m256 *tt = t + pd * 36 + pw;
+            __m256 o[6];
+            wino_bt4_avx2(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
+            for (int ph = 0; ph < 6; ph++)
+                _mm256_storeu_ps(v + ((pd * 6 + ph) * 6 + pw) * v_ps, o[ph]);
+        }
+    }
+}
+
+static void wino44_in_avx2(const nne_wino_in *a) {
+    const int64_t x0 = a->x0;
+    const int edge = !(x0 >= 0 && x0 + WINO44_ROW <= a->w);
+    __m256i mk[8]; /* lanes of the loads at column offsets 0, 8, 16, 24, 2, 10, 18, 26 */
+    static const int offs[8] = {0, 8, 16, 24, 2, 10, 18, 26};
+    for (int k = 0; k < 8; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
+    __m256 t[NNE_WINO44_NPOS]; /* [z or pd][y][pw] of one channel, 6.75 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *s = a->src + c * a->src_cs;
+        float *v = a->v + c * a->v_cs;
+        if (edge)
+            wino44_in_channel(a, s, v, 1, mk, t);
+        else
+            wino44_in_channel(a, s, v, 0, mk, t);
+    }
+}
+
+/* Channel by channel: A4^T along d into t[a][ph][pw], then per output plane A4^T along h and
+ * along w, the bias, the in-lane transpose back into 32 consecutive columns per row and the
+ * stores of its 4 rows (clipped at the edges). */
+static void wino44_out_avx2(const nne_wino_out *a) {
+    const int64_t nx = NNE_MIN((int64_t)4 * NNE_WINO_GT, a->w - a->x0), m_ps = a->m_ps;
+    __m256 t[144]; /* [a][ph][pw] of one channel, 4.5 KiB */
+    for (int64_t c = 0; c < a->nc; c++) {
+        const float *m = a->m + c * a->m_cs;
+        const __m256 bias = _mm256_set1_ps(a->bias[c]);
+        float *dst = a->dst + c * a->dst_cs;
+        for (int q = 0; q < 36; q++) { /* along d: column (ph, pw) = q */
+            __m256 o[4];
+            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps),
+                          _mm256_loadu_ps(m + (36 + q) * m_ps),
+                          _mm256_loadu_ps(m + (72 + q) * m_ps),
+                          _mm256_loadu_ps(m + (108 + q) * m_ps),
+                          _mm256_loadu_ps(m + (144 + q) * m_ps),
+                          _mm256_loadu_ps(m + (180 + q) * m_ps));
+            for (int i = 0; i < 4; i++) t[i * 36 + q] = o[i];
+        }
+        for (int i = 0; i < 4 && a->z0 + i < a->d; i++) {
+            __m256 r[4][6]; /* [output row b][w position pw] */
+            for (int pw = 0; pw < 6; pw++) { /* along h */
+                const __m256 *tt = t + i * 36 + pw;
+                __m256 o[4];
+                wino_at4_avx2(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
+                for (int b = 0; b < 4; b++) r[b][pw] = o[b];
+            }
+            for (int b = 0; b < 4 && a->y0 + b < a->h; b++) { /* along w, bias, store */
+                __m256 o[4], q[4];
+                wino_at4_avx2(o, r[b][0], r[b][1], r[b][2], r[b][3], r[b][4], r[b][5]);
+                tr4_avx2(q, _mm256_add_ps(o[0], bias), _mm256_add_ps(o[1], bias),
+                         _mm256_add_ps(o[2], bias), _mm256_add_ps(o[3], bias));
+                float *row = dst + ((a->z0 + i) * a->h + a->y0 + b) * a->w; /* column 0 */
+                if (a->x0 + WINO44_PF_OUT < a->w)
+                    _mm_prefetch((const char *)(row + a->x0 + WINO44_PF_OUT), _MM_HINT_T0);
+                float *d = row + a->x0;
+                if (nx >= 32) {
+                    for (int k = 0; k < 4; k++) _mm256_storeu_ps(d + 8 * k, q[k]);
+                } else {
+                    float tmp[32];
+                    for (int k = 0; k < 4; k++) _mm256_storeu_ps(tmp + 8 * k, q[k]);
+                    for (int64_t x = 0; x < nx; x++) d[x] = tmp[x];
+                }
+            }
+        }
+    }
+}
+
 /* Selected by nne_cpu_select only when the CPU reports AVX2 and FMA. */
 /* Peak probe: 12 independent 8-lane FMA chains in ymm registers. Zen 3 and Intel cores since
  * Haswell issue two FMAs per cycle with a latency of 4 to 5 cycles, so at least 8 to 10 chains
@@ -1367,6 +1515,8 @@ const nne_kernels nne_kernels_avx2 = {
     .wino_out = wino_out_avx2,
     .wino4_in = wino4_in_avx2,
     .wino4_out = wino4_out_avx2,
+    .wino44_in = wino44_in_avx2,
+    .wino44_out = wino44_out_avx2,
     .fma_peak = fma_peak_avx2,
     .f16_to_f32 = f16_to_f32_avx2,
     .f32_to_f16 = f32_to_f16_avx2,
