@@ -44,6 +44,8 @@ struct nne_model {
     nne_fold_w *folds;   /* owned [n_folds]                    */
     void *prep;          /* owned: every fold's prepared conv weights (NNE_ALIGN aligned) */
     size_t prep_bytes;   /* bytes in prep                      */
+    float *pinned;       /* owned: copies of the unprepared tensors a forward reads (norm */
+                         /* affine, transposed convs, seg head); see pin_tensors        */
     int f16;             /* 1: prepared weights stored in binary16 (loaded by an FP16  */
                          /* context); forwards then keep FP16 activations too          */
 };

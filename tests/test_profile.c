@@ -27,6 +27,30 @@ static int expected_ops(const nne_arch *a) {
     return n;
 }
 
+/* After load, no tensor a forward reads lies in the mapped file (model.c pin_tensors): norm
+ * affine, transposed convs and the seg head point at copies holding the file's values. */
+static int outside_map(const nne_model *m, const float *p) {
+    const char *lo = (const char *)m->file->map, *hi = lo + m->file->map_size;
+    return !p || (const char *)p < lo || (const char *)p >= hi;
+}
+
+static void check_pinned(const char *topo, const nne_model *m) {
+    const nne_arch *a = &m->arch;
+    const nne_fold_w *fw = &m->folds[0];
+    int ok = 1, n = 0;
+    for (int s = 0; s < a->n_stages; s++)
+        for (int j = 0; j < a->n_conv[s]; j++, n += 2)
+            ok &= outside_map(m, fw->enc[s][j].g) && outside_map(m, fw->enc[s][j].beta);
+    for (int s = 0; s < a->n_stages - 1; s++) {
+        for (int j = 0; j < a->n_conv_dec[s]; j++, n += 2)
+            ok &= outside_map(m, fw->dec[s][j].g) && outside_map(m, fw->dec[s][j].beta);
+        ok &= outside_map(m, fw->tw[s]) && outside_map(m, fw->tb[s]);
+        n += 2;
+    }
+    ok &= outside_map(m, fw->seg.w) && outside_map(m, fw->seg.bias) && fw->seg.w != NULL;
+    TEST_CHECK(ok && n > 0, "%s: a forward still reads tensors of the mapped file", topo);
+}
+
 static void check_topology(const char *topo, const int64_t shape[3], const char *tmpdir) {
     char results[512], model_path[512];
     snprintf(results, sizeof results, "tests/golden/%s/results", topo);
@@ -45,6 +69,7 @@ static void check_topology(const char *topo, const int64_t shape[3], const char 
         nne_ctx_free(ctx);
         return;
     }
+    check_pinned(topo, m);
     const int64_t vox = shape[0] * shape[1] * shape[2];
     const int C = nne_model_n_channels(m), K = nne_model_n_classes(m);
     float *in = malloc(sizeof *in * (size_t)(vox * C));
