@@ -152,14 +152,28 @@ static size_t prep_f16(nne_pool *pool, nne_conv3d_w *pw, const nne_conv3d_desc *
 /* Walks every convolution of every fold in forward order with its geometry at the plans'
  * patch size. Without `mem` it only adds up the prepared bytes; with it, it prepares each
  * layer's weights into consecutive slices of `mem`. */
+/* INT8 takes a non-Winograd layer with at least Q8_MIN_OUT_VOX output voxels (for speed) or
+ * at least Q8_MIN_W_BYTES of float32 weights (for memory: int8 weights are 4x smaller).
+ * Measured at 128^3 (--per-layer, INT8 against FP32): the stride-2 layers at 64^3 and 32^3
+ * gain (143 vs 186 ms, 74 vs 82 ms); the 16^3 and 8^3 layers lose to the float32 im2col GEMM
+ * (62 vs 39 ms, 49 vs 36 ms: small blocks for the int8 kernel's setup), but at 8^3 and 4^3
+ * they hold most of the network's weights (the 16^3 stride-2 layer only 3.5 MB). */
+#ifndef Q8_MIN_OUT_VOX
+#define Q8_MIN_OUT_VOX ((int64_t)32 * 32 * 32)
+#endif
+#ifndef Q8_MIN_W_BYTES
+#define Q8_MIN_W_BYTES ((size_t)8 << 20)
+#endif
+
 static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int f16,
                             void *scratch, size_t *scratch_bytes) {
     const nne_arch *a = &m->arch;
     const int S = a->n_stages;
     const int wino = ctx ? ctx->wino : 1;
     nne_pool *pool = ctx ? ctx->pool : NULL;
-    /* INT8: the convs whose float32 algorithm is not Winograd, except the first (its input is
-     * the image) and the seg head (docs/INT8.md); $NNE_INT8=all: Winograd layers too */
+    /* INT8: the convs whose float32 algorithm is not Winograd with at least Q8_MIN_OUT_VOX
+     * outputs, except the first (its input is the image) and the seg head (docs/INT8.md);
+     * $NNE_INT8=all: every other conv too */
     const int q8 = ctx && ctx->precision == NNE_PREC_INT8;
     const char *q8_env = getenv("NNE_INT8");
     const int q8_all = q8_env && !strcmp(q8_env, "all");
@@ -193,9 +207,13 @@ static size_t prepare_convs(nne_ctx *ctx, nne_model *m, unsigned char *mem, int 
                             : algo == NNE_CONV3D_IM2COL ? "im2col + packed GEMM"
                                                         : "direct");
                 if (q8) { /* INT8 where it beats the layer's float32 algorithm */
+                    const int64_t ovox = d.out[0] * d.out[1] * d.out[2];
+                    const size_t wbytes = (size_t)(F * cin * d.k[0] * d.k[1] * d.k[2]) * 4;
                     const int use = layer > 0 && (q8_all || (algo != NNE_CONV3D_WINO &&
                                                              algo != NNE_CONV3D_WINO4 &&
-                                                             algo != NNE_CONV3D_WINO44));
+                                                             algo != NNE_CONV3D_WINO44 &&
+                                                             (ovox >= Q8_MIN_OUT_VOX ||
+                                                              wbytes >= Q8_MIN_W_BYTES)));
                     const int li = layer++;
                     if (use) {
                         if (mem) {
