@@ -794,6 +794,42 @@ static inline void wino_at4_neon(float32x4_t o[4], float32x4_t m0, float32x4_t m
     o[3] = vaddq_f32(vfmsq_n_f32(vfmaq_n_f32(d12, m3, 0.125f), m4, 8.0f), m5);
 }
 
+/* The F(4, 3) passes shared by F(4x4x2) (nw = 4 w positions) and F(4x4x4) (nw = 6): of the
+ * w-transformed patch t[z][y][pw] of a half group, B4^T along d in place, then B4^T along h
+ * straight into positions (pd * 6 + ph) * nw + pw of v. */
+static inline __attribute__((always_inline)) void wino_bt4_dh_neon(float32x4_t *t, float *v,
+                                                                   int64_t v_ps, const int nw) {
+    const int pl = 6 * nw; /* vectors per plane */
+    for (int q = 0; q < pl; q++) { /* along d */
+        float32x4_t o[6];
+        wino_bt4_neon(o, t[q], t[pl + q], t[2 * pl + q], t[3 * pl + q], t[4 * pl + q],
+                      t[5 * pl + q]);
+        for (int pd = 0; pd < 6; pd++) t[pd * pl + q] = o[pd];
+    }
+    for (int pd = 0; pd < 6; pd++) { /* along h */
+        for (int pw = 0; pw < nw; pw++) {
+            const float32x4_t *tt = t + pd * pl + pw;
+            float32x4_t o[6];
+            wino_bt4_neon(o, tt[0], tt[nw], tt[2 * nw], tt[3 * nw], tt[4 * nw], tt[5 * nw]);
+            for (int ph = 0; ph < 6; ph++) vst1q_f32(v + ((pd * 6 + ph) * nw + pw) * v_ps, o[ph]);
+        }
+    }
+}
+
+/* A4^T along d of a half group's products m (positions (pd * 6 + ph) * nw + pw) into
+ * t[a][ph][pw]. */
+static inline __attribute__((always_inline)) void wino_at4_d_neon(float32x4_t *t, const float *m,
+                                                                  int64_t m_ps, const int nw) {
+    const int pl = 6 * nw;
+    for (int q = 0; q < pl; q++) {
+        float32x4_t o[4];
+        wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (pl + q) * m_ps),
+                      vld1q_f32(m + (2 * pl + q) * m_ps), vld1q_f32(m + (3 * pl + q) * m_ps),
+                      vld1q_f32(m + (4 * pl + q) * m_ps), vld1q_f32(m + (5 * pl + q) * m_ps));
+        for (int i = 0; i < 4; i++) t[i * pl + q] = o[i];
+    }
+}
+
 /* Per channel: the 36 patch rows located (zero rows off the volume, zero-padded copies at
  * the left/right edges); per half group the w transform of every row into t[z][y][pw], B4^T
  * along d in place, B4^T along h into the 144 positions. */
@@ -840,21 +876,7 @@ static void wino4_in_neon(const nne_wino_in *a) {
                     tt[3] = vsubq_f32(o, o2);
                 }
             }
-            for (int q = 0; q < 24; q++) { /* along d */
-                float32x4_t o[6];
-                wino_bt4_neon(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
-                for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
-            }
-            float *v = a->v + c * a->v_cs + 4 * hf;
-            for (int pd = 0; pd < 6; pd++) { /* along h */
-                for (int pw = 0; pw < 4; pw++) {
-                    const float32x4_t *tt = t + pd * 24 + pw;
-                    float32x4_t o[6];
-                    wino_bt4_neon(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
-                    for (int ph = 0; ph < 6; ph++)
-                        vst1q_f32(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
-                }
-            }
+            wino_bt4_dh_neon(t, a->v + c * a->v_cs + 4 * hf, v_ps, 4);
         }
     }
 }
@@ -871,13 +893,7 @@ static void wino4_out_neon(const nne_wino_out *a) {
         float rows[4][4][2 * NNE_WINO_GT]; /* [z][y][x] of the group */
         for (int hf = 0; hf < 2; hf++) {
             const float *m = a->m + c * a->m_cs + 4 * hf;
-            for (int q = 0; q < 24; q++) { /* along d */
-                float32x4_t o[4];
-                wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (24 + q) * m_ps),
-                              vld1q_f32(m + (48 + q) * m_ps), vld1q_f32(m + (72 + q) * m_ps),
-                              vld1q_f32(m + (96 + q) * m_ps), vld1q_f32(m + (120 + q) * m_ps));
-                for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
-            }
+            wino_at4_d_neon(t, m, m_ps, 4);
             for (int i = 0; i < 4; i++) {
                 float32x4_t r[4][4]; /* [output row b][pw] */
                 for (int pw = 0; pw < 4; pw++) { /* along h */
@@ -967,21 +983,7 @@ static void wino44_in_neon(const nne_wino_in *a) {
                     wino_bt4_neon(t + (i * 6 + j) * 6, q[0], q[1], q[2], q[3], e[2], e[3]);
                 }
             }
-            for (int q = 0; q < 36; q++) { /* along d */
-                float32x4_t o[6];
-                wino_bt4_neon(o, t[q], t[36 + q], t[72 + q], t[108 + q], t[144 + q], t[180 + q]);
-                for (int pd = 0; pd < 6; pd++) t[pd * 36 + q] = o[pd];
-            }
-            float *v = a->v + c * a->v_cs + 4 * hf;
-            for (int pd = 0; pd < 6; pd++) { /* along h */
-                for (int pw = 0; pw < 6; pw++) {
-                    const float32x4_t *tt = t + pd * 36 + pw;
-                    float32x4_t o[6];
-                    wino_bt4_neon(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
-                    for (int ph = 0; ph < 6; ph++)
-                        vst1q_f32(v + ((pd * 6 + ph) * 6 + pw) * v_ps, o[ph]);
-                }
-            }
+            wino_bt4_dh_neon(t, a->v + c * a->v_cs + 4 * hf, v_ps, 6);
         }
     }
 }
@@ -998,13 +1000,7 @@ static void wino44_out_neon(const nne_wino_out *a) {
         float rows[4][4][4 * NNE_WINO_GT]; /* [z][y][x] of the group */
         for (int hf = 0; hf < 2; hf++) {
             const float *m = a->m + c * a->m_cs + 4 * hf;
-            for (int q = 0; q < 36; q++) { /* along d */
-                float32x4_t o[4];
-                wino_at4_neon(o, vld1q_f32(m + q * m_ps), vld1q_f32(m + (36 + q) * m_ps),
-                              vld1q_f32(m + (72 + q) * m_ps), vld1q_f32(m + (108 + q) * m_ps),
-                              vld1q_f32(m + (144 + q) * m_ps), vld1q_f32(m + (180 + q) * m_ps));
-                for (int i = 0; i < 4; i++) t[i * 36 + q] = o[i];
-            }
+            wino_at4_d_neon(t, m, m_ps, 6);
             for (int i = 0; i < 4; i++) {
                 float32x4_t r[4][6]; /* [output row b][pw] */
                 for (int pw = 0; pw < 6; pw++) { /* along h */

@@ -838,18 +838,23 @@ static inline __attribute__((always_inline)) void wino_in_channel(const nne_wino
     WI_PD(3, 1, _mm256_sub_ps, 3)
 }
 
+/* mk[k]: the lanes of a load at column x0 + offs[k] that lie inside [0, w). */
+static inline void col_masks_avx2(__m256i *mk, const int *offs, int n, int64_t x0, int64_t w) {
+    for (int k = 0; k < n; k++) {
+        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
+        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), col);
+        mk[k] = _mm256_and_si256(ge0, ltw);
+    }
+}
+
 static void wino_in_avx2(const nne_wino_in *a) {
     const int64_t x0 = a->x0;
     const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
     __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
     static const int offs[4] = {0, 8, 2, 10};
-    for (int k = 0; k < 4; k++) {
-        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
-        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
-        mk[k] = _mm256_and_si256(ge0, ltw);
-    }
+    col_masks_avx2(mk, offs, 4, x0, a->w);
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
         float *v = a->v + c * a->v_cs;
@@ -1013,6 +1018,44 @@ static inline void wino_at4_avx2(__m256 o[4], __m256 m0, __m256 m1, __m256 m2, _
                          m5);
 }
 
+/* The F(4, 3) passes shared by F(4x4x2) (nw = 4 w positions) and F(4x4x4) (nw = 6): of the
+ * w-transformed patch t[z][y][pw], B4^T along d in place, then B4^T along h straight into
+ * positions (pd * 6 + ph) * nw + pw of v. */
+static inline __attribute__((always_inline)) void wino_bt4_dh_avx2(__m256 *t, float *v,
+                                                                   int64_t v_ps, const int nw) {
+    const int pl = 6 * nw; /* vectors per plane */
+    for (int q = 0; q < pl; q++) { /* along d: column (y, pw) = q of every plane */
+        __m256 o[6];
+        wino_bt4_avx2(o, t[q], t[pl + q], t[2 * pl + q], t[3 * pl + q], t[4 * pl + q],
+                      t[5 * pl + q]);
+        for (int pd = 0; pd < 6; pd++) t[pd * pl + q] = o[pd];
+    }
+    for (int pd = 0; pd < 6; pd++) { /* along h */
+        for (int pw = 0; pw < nw; pw++) {
+            const __m256 *tt = t + pd * pl + pw;
+            __m256 o[6];
+            wino_bt4_avx2(o, tt[0], tt[nw], tt[2 * nw], tt[3 * nw], tt[4 * nw], tt[5 * nw]);
+            for (int ph = 0; ph < 6; ph++)
+                _mm256_storeu_ps(v + ((pd * 6 + ph) * nw + pw) * v_ps, o[ph]);
+        }
+    }
+}
+
+/* A4^T along d of the products m (positions (pd * 6 + ph) * nw + pw) into t[a][ph][pw]. */
+static inline __attribute__((always_inline)) void wino_at4_d_avx2(__m256 *t, const float *m,
+                                                                  int64_t m_ps, const int nw) {
+    const int pl = 6 * nw;
+    for (int q = 0; q < pl; q++) { /* column (ph, pw) = q */
+        __m256 o[4];
+        wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps), _mm256_loadu_ps(m + (pl + q) * m_ps),
+                      _mm256_loadu_ps(m + (2 * pl + q) * m_ps),
+                      _mm256_loadu_ps(m + (3 * pl + q) * m_ps),
+                      _mm256_loadu_ps(m + (4 * pl + q) * m_ps),
+                      _mm256_loadu_ps(m + (5 * pl + q) * m_ps));
+        for (int i = 0; i < 4; i++) t[i * pl + q] = o[i];
+    }
+}
+
 /* One channel of a group: the w transform of each of the 36 patch rows (even/odd shuffles as
  * in wino_in_channel, masked loads at the edges) into t[z][y][pw], then B4^T along d in place,
  * then B4^T along h straight into the 144 positions of v. */
@@ -1049,20 +1092,7 @@ static inline __attribute__((always_inline)) void wino4_in_channel(const nne_win
             tt[3] = _mm256_sub_ps(o, o2);
         }
     }
-    for (int q = 0; q < 24; q++) { /* along d: column (y, pw) = q of every plane */
-        __m256 o[6];
-        wino_bt4_avx2(o, t[q], t[24 + q], t[48 + q], t[72 + q], t[96 + q], t[120 + q]);
-        for (int pd = 0; pd < 6; pd++) t[pd * 24 + q] = o[pd];
-    }
-    for (int pd = 0; pd < 6; pd++) { /* along h, stored as positions (pd * 6 + ph) * 4 + pw */
-        for (int pw = 0; pw < 4; pw++) {
-            const __m256 *tt = t + pd * 24 + pw;
-            __m256 o[6];
-            wino_bt4_avx2(o, tt[0], tt[4], tt[8], tt[12], tt[16], tt[20]);
-            for (int ph = 0; ph < 6; ph++)
-                _mm256_storeu_ps(v + ((pd * 6 + ph) * 4 + pw) * v_ps, o[ph]);
-        }
-    }
+    wino_bt4_dh_avx2(t, v, v_ps, 4);
 }
 
 static void wino4_in_avx2(const nne_wino_in *a) {
@@ -1070,13 +1100,7 @@ static void wino4_in_avx2(const nne_wino_in *a) {
     const int edge = !(x0 >= 0 && x0 + WINO_ROW <= a->w);
     __m256i mk[4]; /* lanes of the loads at column offsets 0, 8, 2, 10 inside [0, w) */
     static const int offs[4] = {0, 8, 2, 10};
-    for (int k = 0; k < 4; k++) {
-        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
-        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
-        mk[k] = _mm256_and_si256(ge0, ltw);
-    }
+    col_masks_avx2(mk, offs, 4, x0, a->w);
     __m256 t[NNE_WINO4_NPOS]; /* [z or pd][y][pw] of one channel, 4.5 KiB */
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
@@ -1097,16 +1121,7 @@ static void wino4_out_avx2(const nne_wino_out *a) {
         const float *m = a->m + c * a->m_cs;
         const __m256 bias = _mm256_set1_ps(a->bias[c]);
         float *dst = a->dst + c * a->dst_cs;
-        for (int q = 0; q < 24; q++) { /* along d: column (ph, pw) = q */
-            __m256 o[4];
-            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps),
-                          _mm256_loadu_ps(m + (24 + q) * m_ps),
-                          _mm256_loadu_ps(m + (48 + q) * m_ps),
-                          _mm256_loadu_ps(m + (72 + q) * m_ps),
-                          _mm256_loadu_ps(m + (96 + q) * m_ps),
-                          _mm256_loadu_ps(m + (120 + q) * m_ps));
-            for (int i = 0; i < 4; i++) t[i * 24 + q] = o[i];
-        }
+        wino_at4_d_avx2(t, m, m_ps, 4);
         for (int i = 0; i < 4 && a->z0 + i < a->d; i++) {
             __m256 r[4][4]; /* [output row b][w position pw] */
             for (int pw = 0; pw < 4; pw++) { /* along h */
@@ -1186,20 +1201,7 @@ static inline __attribute__((always_inline)) void wino44_in_channel(const nne_wi
             wino_bt4_avx2(t + (i * 6 + j) * 6, c[0], c[1], c[2], c[3], c[4], c[5]);
         }
     }
-    for (int q = 0; q < 36; q++) { /* along d: column (y, pw) = q of every plane */
-        __m256 o[6];
-        wino_bt4_avx2(o, t[q], t[36 + q], t[72 + q], t[108 + q], t[144 + q], t[180 + q]);
-        for (int pd = 0; pd < 6; pd++) t[pd * 36 + q] = o[pd];
-    }
-    for (int pd = 0; pd < 6; pd++) { /* along h, stored as positions (pd * 6 + ph) * 6 + pw */
-        for (int pw = 0; pw < 6; pw++) {
-            const __m256 *tt = t + pd * 36 + pw;
-            __m256 o[6];
-            wino_bt4_avx2(o, tt[0], tt[6], tt[12], tt[18], tt[24], tt[30]);
-            for (int ph = 0; ph < 6; ph++)
-                _mm256_storeu_ps(v + ((pd * 6 + ph) * 6 + pw) * v_ps, o[ph]);
-        }
-    }
+    wino_bt4_dh_avx2(t, v, v_ps, 6);
 }
 
 static void wino44_in_avx2(const nne_wino_in *a) {
@@ -1207,13 +1209,7 @@ static void wino44_in_avx2(const nne_wino_in *a) {
     const int edge = !(x0 >= 0 && x0 + WINO44_ROW <= a->w);
     __m256i mk[8]; /* lanes of the loads at column offsets 0, 8, 16, 24, 2, 10, 18, 26 */
     static const int offs[8] = {0, 8, 16, 24, 2, 10, 18, 26};
-    for (int k = 0; k < 8; k++) {
-        const __m256i col = _mm256_add_epi32(_mm256_set1_epi32((int)(x0 + offs[k])),
-                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        const __m256i ge0 = _mm256_cmpgt_epi32(col, _mm256_set1_epi32(-1));
-        const __m256i ltw = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)a->w), col);
-        mk[k] = _mm256_and_si256(ge0, ltw);
-    }
+    col_masks_avx2(mk, offs, 8, x0, a->w);
     __m256 t[NNE_WINO44_NPOS]; /* [z or pd][y][pw] of one channel, 6.75 KiB */
     for (int64_t c = 0; c < a->nc; c++) {
         const float *s = a->src + c * a->src_cs;
@@ -1235,16 +1231,7 @@ static void wino44_out_avx2(const nne_wino_out *a) {
         const float *m = a->m + c * a->m_cs;
         const __m256 bias = _mm256_set1_ps(a->bias[c]);
         float *dst = a->dst + c * a->dst_cs;
-        for (int q = 0; q < 36; q++) { /* along d: column (ph, pw) = q */
-            __m256 o[4];
-            wino_at4_avx2(o, _mm256_loadu_ps(m + q * m_ps),
-                          _mm256_loadu_ps(m + (36 + q) * m_ps),
-                          _mm256_loadu_ps(m + (72 + q) * m_ps),
-                          _mm256_loadu_ps(m + (108 + q) * m_ps),
-                          _mm256_loadu_ps(m + (144 + q) * m_ps),
-                          _mm256_loadu_ps(m + (180 + q) * m_ps));
-            for (int i = 0; i < 4; i++) t[i * 36 + q] = o[i];
-        }
+        wino_at4_d_avx2(t, m, m_ps, 6);
         for (int i = 0; i < 4 && a->z0 + i < a->d; i++) {
             __m256 r[4][6]; /* [output row b][w position pw] */
             for (int pw = 0; pw < 6; pw++) { /* along h */
